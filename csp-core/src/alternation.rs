@@ -1,0 +1,232 @@
+//! Choice among guards: [`Alternation`] and its policies.
+//!
+//! An alternation waits until one of its enabled guards can proceed, carries out that guard's
+//! communication exactly once, and says which guard it was. Guards are inputs (read from a
+//! [`Reader`](crate::Reader)), outputs (write to a [`Writer`](crate::Writer)), timeouts and
+//! skips, each with an optional boolean precondition.
+//!
+//! The usual way to write a choice is the [`select!`](../csp/macro.select.html) macro of the
+//! `csp` crate; [`Alternation::select`] is the builder form underneath it, handy when the set
+//! of guards is built at run time.
+//!
+//! # Policies
+//!
+//! When several guards are ready at once:
+//!
+//! - [`Policy::Priority`]: the first ready guard in order wins (PyCSP's `PriSelect`, occam's
+//!   `PRI ALT`).
+//! - [`Policy::Fair`]: the search starts just after the guard chosen last time, so over many
+//!   choices with every guard ready each is chosen equally often and none can starve. Keep one
+//!   `Alternation` across the choices of a loop for this to hold.
+//! - [`Policy::Arbitrary`]: the search starts at a random guard.
+//!
+//! # How it works
+//!
+//! The enable / wait / disable scheme of JCSP and C++CSP2: first every enabled guard is tried
+//! in policy order; if none is ready, the alternation leaves an entry at each channel and
+//! sleeps. A counterpart that arrives later completes its communication with the alternation
+//! directly and wakes it, and only one counterpart can win that race. Alternations on both ends
+//! of one channel work: the later of the two sees the earlier one waiting, withdraws, and takes
+//! it in its next pass.
+//!
+//! # Examples
+//!
+//! A fair merge of two channels, re-using one alternation:
+//!
+//! ```
+//! use csp_core::{Alternation, Guard, InputGuard, TimeoutGuard};
+//! use std::time::Duration;
+//!
+//! let (wa, ra) = csp_core::buffered_channel::<&str>(4);
+//! let (wb, rb) = csp_core::buffered_channel::<&str>(4);
+//! for _ in 0..2 {
+//!     wa.write("a").unwrap();
+//!     wb.write("b").unwrap();
+//! }
+//! let mut alt = Alternation::fair();
+//! let mut merged = String::new();
+//! loop {
+//!     let mut from_a = InputGuard::new(&ra);
+//!     let mut from_b = InputGuard::new(&rb);
+//!     let mut quiet = TimeoutGuard::new(Duration::from_millis(20));
+//!     match alt.select(&mut [&mut from_a as &mut dyn Guard, &mut from_b, &mut quiet]).unwrap() {
+//!         0 => merged.push_str(from_a.take().unwrap()),
+//!         1 => merged.push_str(from_b.take().unwrap()),
+//!         _ => break,
+//!     }
+//! }
+//! assert_eq!(merged, "abab");
+//! ```
+
+use std::time::Instant;
+
+use crate::channel::core::Attempt;
+use crate::error::SelectError;
+use crate::guard::{Guard, GuardKind, failure};
+use crate::wait::{Selector, Woken};
+
+/// How an [`Alternation`] chooses when several guards are ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// The first ready guard in order.
+    Priority,
+    /// Rotating: the search starts after the guard chosen last.
+    Fair,
+    /// The search starts at a random guard.
+    Arbitrary,
+}
+
+/// A reusable choice among guards, with a policy.
+///
+/// See the [module documentation](self) for the semantics and an example.
+#[derive(Debug)]
+pub struct Alternation {
+    policy: Policy,
+    next_start: usize,
+    rng: Option<fastrand::Rng>,
+}
+
+impl Alternation {
+    /// An alternation with the given policy.
+    pub fn new(policy: Policy) -> Self {
+        Alternation {
+            policy,
+            next_start: 0,
+            rng: (policy == Policy::Arbitrary).then(fastrand::Rng::new),
+        }
+    }
+
+    /// Priority choice: the first ready guard in order.
+    pub fn priority() -> Self {
+        Self::new(Policy::Priority)
+    }
+
+    /// Fair choice: no ready guard can starve across the choices of one alternation.
+    pub fn fair() -> Self {
+        Self::new(Policy::Fair)
+    }
+
+    /// Arbitrary choice: any ready guard.
+    pub fn arbitrary() -> Self {
+        Self::new(Policy::Arbitrary)
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    fn first_index(&mut self, guards: usize) -> usize {
+        match (self.policy, &mut self.rng) {
+            (Policy::Priority, _) => 0,
+            (Policy::Fair, _) => self.next_start % guards,
+            (Policy::Arbitrary, Some(rng)) => rng.usize(..guards),
+            (Policy::Arbitrary, None) => 0,
+        }
+    }
+
+    /// Waits until one enabled guard can proceed, carries out its communication, and returns
+    /// its index in `guards`.
+    ///
+    /// After an [`InputGuard`](crate::InputGuard) is chosen, take the value from it; an
+    /// [`OutputGuard`](crate::OutputGuard) not chosen still holds its value.
+    ///
+    /// # Errors
+    ///
+    /// [`SelectError::Channel`] if the policy reaches an enabled guard whose channel is
+    /// poisoned or retired (nothing is communicated); [`SelectError::NoEnabledGuard`] if every
+    /// precondition is false, since such a choice could never end.
+    pub fn select(&mut self, guards: &mut [&mut dyn Guard]) -> Result<usize, SelectError> {
+        let count = guards.len();
+        if !guards.iter().any(|guard| guard.is_enabled()) {
+            return Err(SelectError::NoEnabledGuard);
+        }
+        let start = self.first_index(count);
+        let order = move |k: usize| (start + k) % count;
+        let started = Instant::now();
+        // The earliest enabled timeout fires if nothing else does.
+        let timeout = (0..count)
+            .map(order)
+            .filter(|&i| guards[i].is_enabled())
+            .filter_map(|i| match guards[i].kind() {
+                GuardKind::Timeout(after) => Some((started.checked_add(after), i)),
+                _ => None,
+            })
+            .min_by_key(|&(at, _)| at.map_or((1, started), |at| (0, at)));
+        let chosen = loop {
+            if let Some(chosen) = Self::try_pass(guards, order)? {
+                break chosen;
+            }
+            match Self::wait_pass(guards, order, timeout.and_then(|(at, _)| at)) {
+                Woken::Selected(index) => break index,
+                Woken::Recheck => continue,
+                Woken::TimedOut => {
+                    break timeout
+                        .map(|(_, index)| index)
+                        .expect("timed out with a timeout guard");
+                }
+            }
+        };
+        self.next_start = chosen + 1;
+        Ok(chosen)
+    }
+
+    /// Tries every enabled guard once, in order; the first that completes is chosen.
+    fn try_pass(
+        guards: &mut [&mut dyn Guard],
+        order: impl Fn(usize) -> usize,
+    ) -> Result<Option<usize>, SelectError> {
+        for index in (0..guards.len()).map(order) {
+            let guard = &mut guards[index];
+            if !guard.is_enabled() {
+                continue;
+            }
+            match guard.try_now() {
+                Attempt::Done(()) => return Ok(Some(index)),
+                Attempt::NotReady => {}
+                Attempt::Failed(error) => return Err(failure(error, index)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Leaves an entry at every enabled communication guard, waits, and withdraws them.
+    fn wait_pass(
+        guards: &mut [&mut dyn Guard],
+        order: impl Fn(usize) -> usize,
+        deadline: Option<Instant>,
+    ) -> Woken {
+        let selector = Selector::current();
+        let mut registered = 0;
+        let mut ready = false;
+        for index in (0..guards.len()).map(&order) {
+            let guard = &mut guards[index];
+            registered += 1;
+            if !guard.is_enabled() || guard.kind() != GuardKind::Communication {
+                continue;
+            }
+            if guard.register(&selector, index) {
+                ready = true;
+                break;
+            }
+        }
+        let woken = if ready {
+            // A counterpart is ready (or a channel failed): withdraw and try again, unless a
+            // counterpart chose us in the meantime.
+            if selector.try_recheck() {
+                Woken::Recheck
+            } else {
+                selector.settled()
+            }
+        } else {
+            selector.wait(deadline)
+        };
+        for index in (0..registered).map(&order) {
+            let guard = &mut guards[index];
+            if guard.precondition() && guard.kind() == GuardKind::Communication {
+                guard.unregister(&selector, index);
+            }
+        }
+        woken
+    }
+}

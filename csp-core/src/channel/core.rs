@@ -1,0 +1,397 @@
+//! The shared state of one channel and the rules every operation follows.
+//!
+//! Everything happens under one mutex per channel. A blocked operation (or a guard of an
+//! alternation) leaves an *entry* in the channel: its [`Selector`], the guard index, and a slot
+//! for the value (the offered value for a writer, the delivered one for a reader). An active
+//! operation completes a communication with a waiting one by claiming the entry's selector
+//! (`try_select`), moving the value, and waking the owner. Entries stay in the channel until
+//! their owner removes them, so a value is never in two places and never lost.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{ChannelError, ChannelName};
+use crate::wait::Selector;
+
+/// Which side of a channel an end belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Reader,
+    Writer,
+}
+
+/// The result of trying an operation without blocking.
+pub(crate) enum Attempt<T> {
+    /// The operation completed (carrying the value read, for reads).
+    Done(T),
+    /// Nothing could complete now.
+    NotReady,
+    /// The channel failed for good.
+    Failed(ChannelError),
+}
+
+struct ReadEntry<T> {
+    selector: Arc<Selector>,
+    guard: usize,
+    delivered: Option<T>,
+}
+
+struct WriteEntry<T> {
+    selector: Arc<Selector>,
+    guard: usize,
+    offered: Option<T>,
+}
+
+pub(crate) struct State<T> {
+    buffer: VecDeque<T>,
+    readers_waiting: VecDeque<ReadEntry<T>>,
+    writers_waiting: VecDeque<WriteEntry<T>>,
+    reader_ends: usize,
+    writer_ends: usize,
+    readers_retired: bool,
+    writers_retired: bool,
+    poisoned_by: Option<Side>,
+    messages: u64,
+}
+
+/// One channel: its name, capacity and state.
+pub(crate) struct Core<T> {
+    name: ChannelName,
+    capacity: usize,
+    state: Mutex<State<T>>,
+}
+
+/// A selector to wake once the channel lock is released.
+pub(crate) type Wake = Option<Arc<Selector>>;
+
+pub(crate) fn wake(wake: Wake) {
+    if let Some(selector) = wake {
+        selector.unpark();
+    }
+}
+
+impl<T> Core<T> {
+    pub(crate) fn new(name: ChannelName, capacity: usize) -> Self {
+        Core {
+            name,
+            capacity,
+            state: Mutex::new(State {
+                buffer: VecDeque::with_capacity(capacity.min(1024)),
+                readers_waiting: VecDeque::new(),
+                writers_waiting: VecDeque::new(),
+                reader_ends: 0,
+                writer_ends: 0,
+                readers_retired: false,
+                writers_retired: false,
+                poisoned_by: None,
+                messages: 0,
+            }),
+        }
+    }
+
+    pub(crate) fn name(&self) -> &ChannelName {
+        &self.name
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Locks the state. A panic never happens while the lock is held (values are moved, not
+    /// inspected), so a poisoned mutex still holds consistent state and is used as is.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn poisoned(&self) -> ChannelError {
+        ChannelError::Poisoned {
+            channel: self.name.clone(),
+        }
+    }
+
+    fn retired(&self) -> ChannelError {
+        ChannelError::Retired {
+            channel: self.name.clone(),
+        }
+    }
+
+    /// Reads now if a value is buffered or a writer waits.
+    pub(crate) fn try_read(&self, state: &mut State<T>, wake: &mut Wake) -> Attempt<T> {
+        if let Some(by) = state.poisoned_by {
+            // Poison from a writer leaves the buffer readable until drained (C++CSP2).
+            if by == Side::Writer {
+                if let Some(value) = state.buffer.pop_front() {
+                    state.messages += 1;
+                    return Attempt::Done(value);
+                }
+            }
+            return Attempt::Failed(self.poisoned());
+        }
+        if let Some(value) = state.buffer.pop_front() {
+            // A slot opened: move the first waiting writer's value in.
+            if let Some(refill) = Self::take_from_writer(state, wake) {
+                state.buffer.push_back(refill);
+            }
+            state.messages += 1;
+            return Attempt::Done(value);
+        }
+        if let Some(value) = Self::take_from_writer(state, wake) {
+            state.messages += 1;
+            return Attempt::Done(value);
+        }
+        if state.writers_retired {
+            return Attempt::Failed(self.retired());
+        }
+        Attempt::NotReady
+    }
+
+    fn take_from_writer(state: &mut State<T>, wake: &mut Wake) -> Option<T> {
+        for entry in state.writers_waiting.iter_mut() {
+            if entry.offered.is_some() && entry.selector.try_select(entry.guard) {
+                *wake = Some(Arc::clone(&entry.selector));
+                return entry.offered.take();
+            }
+        }
+        None
+    }
+
+    /// Writes now if a reader waits or the buffer has room; otherwise hands `value` back.
+    pub(crate) fn try_write(
+        &self,
+        state: &mut State<T>,
+        value: T,
+        wake: &mut Wake,
+    ) -> Result<(), (T, Option<ChannelError>)> {
+        if state.poisoned_by.is_some() {
+            return Err((value, Some(self.poisoned())));
+        }
+        if state.readers_retired {
+            return Err((value, Some(self.retired())));
+        }
+        for entry in state.readers_waiting.iter_mut() {
+            if entry.delivered.is_none() && entry.selector.try_select(entry.guard) {
+                entry.delivered = Some(value);
+                *wake = Some(Arc::clone(&entry.selector));
+                state.messages += 1;
+                return Ok(());
+            }
+        }
+        if state.buffer.len() < self.capacity {
+            state.buffer.push_back(value);
+            return Ok(());
+        }
+        Err((value, None))
+    }
+
+    /// Leaves a reader's entry; returns whether the channel is ready for it already (a writer
+    /// other than `selector` waits, a value is buffered, or the channel failed).
+    pub(crate) fn register_reader(
+        &self,
+        state: &mut State<T>,
+        selector: &Arc<Selector>,
+        guard: usize,
+    ) -> bool {
+        state.readers_waiting.push_back(ReadEntry {
+            selector: Arc::clone(selector),
+            guard,
+            delivered: None,
+        });
+        state.poisoned_by.is_some()
+            || state.writers_retired
+            || !state.buffer.is_empty()
+            || state.writers_waiting.iter().any(|entry| {
+                entry.offered.is_some()
+                    && !Selector::same(&entry.selector, selector)
+                    && entry.selector.is_waiting()
+            })
+    }
+
+    /// Removes a reader's entry, returning the value delivered into it, if any.
+    pub(crate) fn unregister_reader(
+        &self,
+        state: &mut State<T>,
+        selector: &Arc<Selector>,
+        guard: usize,
+    ) -> Option<T> {
+        let at = state
+            .readers_waiting
+            .iter()
+            .position(|entry| entry.guard == guard && Selector::same(&entry.selector, selector))?;
+        state
+            .readers_waiting
+            .remove(at)
+            .and_then(|entry| entry.delivered)
+    }
+
+    /// Leaves a writer's entry offering `value`; returns whether the channel is ready for it.
+    pub(crate) fn register_writer(
+        &self,
+        state: &mut State<T>,
+        selector: &Arc<Selector>,
+        guard: usize,
+        value: T,
+    ) -> bool {
+        state.writers_waiting.push_back(WriteEntry {
+            selector: Arc::clone(selector),
+            guard,
+            offered: Some(value),
+        });
+        state.poisoned_by.is_some()
+            || state.readers_retired
+            || state.buffer.len() < self.capacity
+            || state.readers_waiting.iter().any(|entry| {
+                entry.delivered.is_none()
+                    && !Selector::same(&entry.selector, selector)
+                    && entry.selector.is_waiting()
+            })
+    }
+
+    /// Removes a writer's entry, returning its value if no reader took it.
+    pub(crate) fn unregister_writer(
+        &self,
+        state: &mut State<T>,
+        selector: &Arc<Selector>,
+        guard: usize,
+    ) -> Option<T> {
+        let at = state
+            .writers_waiting
+            .iter()
+            .position(|entry| entry.guard == guard && Selector::same(&entry.selector, selector))?;
+        state
+            .writers_waiting
+            .remove(at)
+            .and_then(|entry| entry.offered)
+    }
+
+    /// Counts a new end of `side`.
+    pub(crate) fn attach(&self, side: Side) {
+        let mut state = self.lock();
+        match side {
+            Side::Reader => state.reader_ends += 1,
+            Side::Writer => state.writer_ends += 1,
+        }
+    }
+
+    /// Removes an end of `side`; the last one retires the side.
+    pub(crate) fn detach(&self, side: Side) {
+        let (waiting, discarded) = {
+            let mut state = self.lock();
+            let ends = match side {
+                Side::Reader => &mut state.reader_ends,
+                Side::Writer => &mut state.writer_ends,
+            };
+            *ends -= 1;
+            if *ends > 0 {
+                return;
+            }
+            let discarded = match side {
+                Side::Reader => {
+                    state.readers_retired = true;
+                    // Nobody can read what is buffered any more.
+                    std::mem::take(&mut state.buffer)
+                }
+                Side::Writer => {
+                    state.writers_retired = true;
+                    VecDeque::new()
+                }
+            };
+            (Self::recheck_all(&mut state), discarded)
+        };
+        // Values are dropped outside the lock: a value may hold an end of this very channel.
+        drop(discarded);
+        waiting.iter().for_each(|selector| selector.unpark());
+    }
+
+    /// Poisons the channel from `side`. Returns false if it was poisoned already.
+    pub(crate) fn poison(&self, side: Side) -> bool {
+        let (waiting, discarded) = {
+            let mut state = self.lock();
+            if state.poisoned_by.is_some() {
+                return false;
+            }
+            state.poisoned_by = Some(side);
+            // Poison from a reader throws the buffer away; from a writer it stays readable.
+            let discarded = match side {
+                Side::Reader => std::mem::take(&mut state.buffer),
+                Side::Writer => VecDeque::new(),
+            };
+            (Self::recheck_all(&mut state), discarded)
+        };
+        drop(discarded);
+        waiting.iter().for_each(|selector| selector.unpark());
+        true
+    }
+
+    /// Asks every waiting entry's owner to look again; returns the ones to wake.
+    fn recheck_all(state: &mut State<T>) -> Vec<Arc<Selector>> {
+        let readers = state.readers_waiting.iter().map(|entry| &entry.selector);
+        let writers = state.writers_waiting.iter().map(|entry| &entry.selector);
+        readers
+            .chain(writers)
+            .filter(|selector| selector.try_recheck())
+            .map(Arc::clone)
+            .collect()
+    }
+
+    /// A snapshot for `Debug` and diagnostics.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let state = self.lock();
+        Snapshot {
+            capacity: self.capacity,
+            buffered: state.buffer.len(),
+            reader_ends: state.reader_ends,
+            writer_ends: state.writer_ends,
+            readers_waiting: state.readers_waiting.len(),
+            writers_waiting: state.writers_waiting.len(),
+            readers_retired: state.readers_retired,
+            writers_retired: state.writers_retired,
+            poisoned: state.poisoned_by.is_some(),
+            messages: state.messages,
+        }
+    }
+}
+
+/// What a channel looks like at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub(crate) capacity: usize,
+    pub(crate) buffered: usize,
+    pub(crate) reader_ends: usize,
+    pub(crate) writer_ends: usize,
+    pub(crate) readers_waiting: usize,
+    pub(crate) writers_waiting: usize,
+    pub(crate) readers_retired: bool,
+    pub(crate) writers_retired: bool,
+    pub(crate) poisoned: bool,
+    pub(crate) messages: u64,
+}
+
+impl<T> fmt::Debug for Core<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.snapshot();
+        let mut out = f.debug_struct("Channel");
+        out.field("name", &self.name.as_str());
+        out.field("capacity", &s.capacity);
+        if s.capacity > 0 {
+            out.field("buffered", &s.buffered);
+        }
+        out.field("readers", &s.reader_ends)
+            .field("writers", &s.writer_ends)
+            .field("blocked_readers", &s.readers_waiting)
+            .field("blocked_writers", &s.writers_waiting)
+            .field("messages", &s.messages);
+        if s.poisoned {
+            out.field("poisoned", &true);
+        }
+        if s.readers_retired {
+            out.field("readers_retired", &true);
+        }
+        if s.writers_retired {
+            out.field("writers_retired", &true);
+        }
+        out.finish()
+    }
+}

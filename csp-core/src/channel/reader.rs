@@ -1,0 +1,226 @@
+//! The reading end of a channel.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::{Attempt, Core, Side, wake};
+use super::{Deadline, Shortfall};
+use crate::error::{ChannelError, ReadTimeoutError, TryReadError};
+use crate::wait::{Selector, Woken};
+
+/// The reading end of a [`Channel`](super::Channel).
+///
+/// `Clone` makes another counted end; dropping an end or calling [`retire`](Reader::retire)
+/// removes one. Iterating over a reader reads until the channel is retired or poisoned.
+///
+/// # Examples
+///
+/// ```
+/// use csp_core::Channel;
+///
+/// let channel = Channel::<i32>::buffered(3);
+/// let writer = channel.writer();
+/// for n in 1..=3 {
+///     writer.write(n).unwrap();
+/// }
+/// writer.retire(); // the last writer: readers drain the buffer, then stop
+/// let reader = channel.reader();
+/// assert_eq!(reader.iter().sum::<i32>(), 6);
+/// assert!(reader.read().unwrap_err().is_retired());
+/// ```
+pub struct Reader<T> {
+    core: Arc<Core<T>>,
+}
+
+impl<T> Reader<T> {
+    pub(crate) fn attach(core: Arc<Core<T>>) -> Self {
+        core.attach(Side::Reader);
+        Reader { core }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core<T>> {
+        &self.core
+    }
+
+    /// Reads a value, blocking until a writer offers one.
+    ///
+    /// On a buffered channel, takes the oldest buffered value.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::Poisoned`] once the channel is poisoned (after draining the buffer if a
+    /// writer poisoned it); [`ChannelError::Retired`] once every writer retired and the buffer
+    /// is empty.
+    pub fn read(&self) -> Result<T, ChannelError> {
+        self.read_until(Deadline::Never)
+            .map_err(|shortfall| match shortfall {
+                Shortfall::Failed(error) => error,
+                Shortfall::NotReady | Shortfall::TimedOut => {
+                    unreachable!("read without a deadline")
+                }
+            })
+    }
+
+    /// Reads a value only if one is ready now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryReadError::Empty`] if no writer waits and nothing is buffered; otherwise as
+    /// [`read`](Reader::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_writer, reader) = csp_core::channel::<i32>();
+    /// assert!(matches!(reader.try_read(), Err(csp_core::TryReadError::Empty { .. })));
+    /// ```
+    pub fn try_read(&self) -> Result<T, TryReadError> {
+        self.read_until(Deadline::Now)
+            .map_err(|shortfall| match shortfall {
+                Shortfall::Failed(error) => TryReadError::Channel(error),
+                Shortfall::NotReady | Shortfall::TimedOut => TryReadError::Empty {
+                    channel: self.core.name().clone(),
+                },
+            })
+    }
+
+    /// Reads a value, waiting at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`ReadTimeoutError::Timeout`] if no value came in time; otherwise as
+    /// [`read`](Reader::read).
+    pub fn read_timeout(&self, timeout: Duration) -> Result<T, ReadTimeoutError> {
+        self.read_until(Deadline::after(timeout))
+            .map_err(|shortfall| match shortfall {
+                Shortfall::Failed(error) => ReadTimeoutError::Channel(error),
+                Shortfall::NotReady | Shortfall::TimedOut => ReadTimeoutError::Timeout {
+                    channel: self.core.name().clone(),
+                    after: timeout,
+                },
+            })
+    }
+
+    fn read_until(&self, deadline: Deadline) -> Result<T, Shortfall> {
+        let core = &*self.core;
+        loop {
+            let mut woken_writer = None;
+            let mut state = core.lock();
+            match core.try_read(&mut state, &mut woken_writer) {
+                Attempt::Done(value) => {
+                    drop(state);
+                    wake(woken_writer);
+                    return Ok(value);
+                }
+                Attempt::Failed(error) => return Err(Shortfall::Failed(error)),
+                Attempt::NotReady => {}
+            }
+            let deadline = match deadline {
+                Deadline::Now => return Err(Shortfall::NotReady),
+                Deadline::Never => None,
+                Deadline::At(at) => Some(at),
+            };
+            let selector = Selector::current();
+            // Nothing can change while the lock is held, so the entry is not ready yet.
+            core.register_reader(&mut state, &selector, 0);
+            drop(state);
+            let woken = selector.wait(deadline);
+            let delivered = core.unregister_reader(&mut core.lock(), &selector, 0);
+            match woken {
+                Woken::Selected(_) => {
+                    return Ok(delivered.expect("a reader chosen by a writer holds its value"));
+                }
+                Woken::Recheck => continue,
+                Woken::TimedOut => return Err(Shortfall::TimedOut),
+            }
+        }
+    }
+
+    /// Poisons the channel: every blocked and later operation on every end fails.
+    ///
+    /// Poisoned by a reader, a buffered channel discards what it holds.
+    pub fn poison(&self) {
+        self.core.poison(Side::Reader);
+    }
+
+    /// Removes this end; the last reader's retirement retires the reading side, and writers
+    /// then fail with [`ChannelError::Retired`]. Same as dropping the end.
+    pub fn retire(self) {
+        drop(self);
+    }
+
+    /// An iterator that reads until the channel is retired or poisoned.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { reader: self }
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &crate::ChannelName {
+        self.core.name()
+    }
+}
+
+impl<T> Clone for Reader<T> {
+    fn clone(&self) -> Self {
+        Reader::attach(Arc::clone(&self.core))
+    }
+}
+
+impl<T> Drop for Reader<T> {
+    fn drop(&mut self) {
+        self.core.detach(Side::Reader);
+    }
+}
+
+impl<T> fmt::Debug for Reader<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Reader").field(&*self.core).finish()
+    }
+}
+
+/// Reads until the channel is retired or poisoned; see [`Reader::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    reader: &'a Reader<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.reader.read().ok()
+    }
+}
+
+/// Reads until the channel is retired or poisoned, owning the reader.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    reader: Reader<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.reader.read().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Reader<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Reader<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { reader: self }
+    }
+}

@@ -1,0 +1,175 @@
+//! The writing end of a channel.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::{Core, Side, wake};
+use super::{Deadline, Shortfall};
+use crate::error::{TryWriteError, WriteError, WriteTimeoutError};
+use crate::wait::{Selector, Woken};
+
+/// The writing end of a [`Channel`](super::Channel).
+///
+/// `Clone` makes another counted end; dropping an end or calling [`retire`](Writer::retire)
+/// removes one.
+///
+/// # Examples
+///
+/// ```
+/// use csp_core::Channel;
+/// use std::thread;
+///
+/// let channel = Channel::<&str>::new();
+/// let writer = channel.writer();
+/// let reader = channel.reader();
+/// let t = thread::spawn(move || reader.read().unwrap());
+/// writer.write("hello").unwrap(); // returns once the reader has it
+/// assert_eq!(t.join().unwrap(), "hello");
+/// ```
+pub struct Writer<T> {
+    core: Arc<Core<T>>,
+}
+
+impl<T> Writer<T> {
+    pub(crate) fn attach(core: Arc<Core<T>>) -> Self {
+        core.attach(Side::Writer);
+        Writer { core }
+    }
+
+    pub(crate) fn core(&self) -> &Arc<Core<T>> {
+        &self.core
+    }
+
+    /// Writes `value`, blocking until a reader took it (rendezvous) or it is in the buffer.
+    ///
+    /// # Errors
+    ///
+    /// A [`WriteError`] holding the value if the channel is poisoned or every reader retired.
+    /// A write that completed before the poison is a success.
+    pub fn write(&self, value: T) -> Result<(), WriteError<T>> {
+        self.write_until(value, Deadline::Never)
+            .map_err(|(value, shortfall)| match shortfall {
+                Shortfall::Failed(error) => WriteError { value, error },
+                Shortfall::NotReady | Shortfall::TimedOut => {
+                    unreachable!("write without a deadline")
+                }
+            })
+    }
+
+    /// Writes `value` only if a reader waits or the buffer has room now.
+    ///
+    /// # Errors
+    ///
+    /// [`TryWriteError::Full`] with the value if nothing can take it now; otherwise as
+    /// [`write`](Writer::write).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (writer, _reader) = csp_core::channel::<i32>();
+    /// let error = writer.try_write(5).unwrap_err();
+    /// assert_eq!(error.into_value(), 5); // no reader waited: the value comes back
+    /// ```
+    pub fn try_write(&self, value: T) -> Result<(), TryWriteError<T>> {
+        self.write_until(value, Deadline::Now)
+            .map_err(|(value, shortfall)| match shortfall {
+                Shortfall::Failed(error) => TryWriteError::Channel(WriteError { value, error }),
+                Shortfall::NotReady | Shortfall::TimedOut => TryWriteError::Full {
+                    value,
+                    channel: self.core.name().clone(),
+                },
+            })
+    }
+
+    /// Writes `value`, waiting at most `timeout` for a reader or buffer room.
+    ///
+    /// # Errors
+    ///
+    /// [`WriteTimeoutError::Timeout`] with the value if nothing took it in time; otherwise as
+    /// [`write`](Writer::write).
+    pub fn write_timeout(&self, value: T, timeout: Duration) -> Result<(), WriteTimeoutError<T>> {
+        self.write_until(value, Deadline::after(timeout))
+            .map_err(|(value, shortfall)| match shortfall {
+                Shortfall::Failed(error) => WriteTimeoutError::Channel(WriteError { value, error }),
+                Shortfall::NotReady | Shortfall::TimedOut => WriteTimeoutError::Timeout {
+                    value,
+                    channel: self.core.name().clone(),
+                    after: timeout,
+                },
+            })
+    }
+
+    fn write_until(&self, mut value: T, deadline: Deadline) -> Result<(), (T, Shortfall)> {
+        let core = &*self.core;
+        loop {
+            let mut woken_reader = None;
+            let mut state = core.lock();
+            match core.try_write(&mut state, value, &mut woken_reader) {
+                Ok(()) => {
+                    drop(state);
+                    wake(woken_reader);
+                    return Ok(());
+                }
+                Err((unsent, Some(error))) => return Err((unsent, Shortfall::Failed(error))),
+                Err((unsent, None)) => value = unsent,
+            }
+            let deadline = match deadline {
+                Deadline::Now => return Err((value, Shortfall::NotReady)),
+                Deadline::Never => None,
+                Deadline::At(at) => Some(at),
+            };
+            let selector = Selector::current();
+            core.register_writer(&mut state, &selector, 0, value);
+            drop(state);
+            let woken = selector.wait(deadline);
+            let unsent = core.unregister_writer(&mut core.lock(), &selector, 0);
+            match (woken, unsent) {
+                (Woken::Selected(_), None) => return Ok(()),
+                (Woken::Recheck, Some(unsent)) => value = unsent,
+                (Woken::TimedOut, Some(unsent)) => return Err((unsent, Shortfall::TimedOut)),
+                (woken, unsent) => unreachable!(
+                    "writer woken as {woken:?} with its value {}",
+                    if unsent.is_some() { "unsent" } else { "taken" }
+                ),
+            }
+        }
+    }
+
+    /// Poisons the channel: every blocked and later operation on every end fails.
+    ///
+    /// Poisoned by a writer, a buffered channel stays readable until drained.
+    pub fn poison(&self) {
+        self.core.poison(Side::Writer);
+    }
+
+    /// Removes this end; the last writer's retirement retires the writing side, and readers
+    /// fail with [`ChannelError::Retired`](crate::ChannelError::Retired) once the buffer is
+    /// drained. Same as dropping the end.
+    pub fn retire(self) {
+        drop(self);
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &crate::ChannelName {
+        self.core.name()
+    }
+}
+
+impl<T> Clone for Writer<T> {
+    fn clone(&self) -> Self {
+        Writer::attach(Arc::clone(&self.core))
+    }
+}
+
+impl<T> Drop for Writer<T> {
+    fn drop(&mut self) {
+        self.core.detach(Side::Writer);
+    }
+}
+
+impl<T> fmt::Debug for Writer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Writer").field(&*self.core).finish()
+    }
+}

@@ -1,0 +1,41 @@
+//! The runtime of [`csp`](https://docs.rs/csp): CSP process networks for Rust.
+//!
+//! Most users depend on the `csp` crate, which re-exports everything here together with the
+//! `#[process]` attribute and the `select!` macro. The pieces:
+//!
+//! - [`channel`]: typed, any-to-any [`Channel`]s, rendezvous by default or buffered, with
+//!   [`Reader`] and [`Writer`] ends, and shutdown by poison and retire.
+//! - [`alternation`]: [`Alternation`], a choice among input, output, timeout and skip
+//!   [guards](guard) with preconditions, under priority, fair or arbitrary [`Policy`].
+//! - [`process`]: [`Process`], work that runs only when composed, and how its ending (poison,
+//!   retire, panic) is passed on to its channel ends ([`propagation`]).
+//! - [`composition`]: [`Parallel`], [`Sequence`] and [`Spawn`].
+//! - [`error`]: the error types; every failed write hands its value back.
+
+pub mod alternation;
+pub mod channel;
+pub mod composition;
+pub mod error;
+pub mod guard;
+pub mod process;
+pub mod propagation;
+mod wait;
+
+pub use alternation::{Alternation, Policy};
+pub use channel::{Channel, Reader, Writer, buffered_channel, channel};
+pub use composition::{Parallel, ProcessTuple, Sequence, Spawn};
+pub use error::{
+    ChannelError, ChannelName, Error, ReadTimeoutError, RunError, SelectError, TryReadError,
+    TryWriteError, WriteError, WriteTimeoutError,
+};
+pub use guard::{Guard, InputGuard, OutputGuard, SkipGuard, TimeoutGuard};
+pub use process::{ChannelFailure, Ending, Process, SpawnHandle};
+pub use propagation::{ChannelEnds, EndSet};
+
+/// Items used by the code the `csp` macros generate. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::guard::{EndRef, GuardKind};
+    pub use crate::process::{Classify, ClassifyOther, ClassifyResult};
+    pub use crate::propagation::{Probe, ProbeEnds, ProbeNoEnds};
+}

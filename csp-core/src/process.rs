@@ -1,0 +1,439 @@
+//! Processes: values that describe work, run only when composed.
+//!
+//! A [`Process`] is built (usually by the `#[process]` attribute of the `csp` crate) from a
+//! function and its arguments, and nothing runs until it is composed and run: by
+//! [`Process::run`], inside a [`Parallel`](crate::Parallel) or
+//! [`Sequence`](crate::Sequence), or in the background by [`Process::spawn`]. Whoever composes
+//! decides where a process runs; the process itself does not change. Here every process runs
+//! on a thread of its own.
+//!
+//! # How a process ends
+//!
+//! A body may return any value. If it returns a `Result` whose error is a poisoned or retired
+//! channel (any error type of this crate, or one implementing [`ChannelFailure`]), the process
+//! *ended because of poison* or *because of retire*: a normal ending, and its result is
+//! returned to the composition like any other. A process that ended because of poison then
+//! poisons every channel end among its arguments (see [`propagation`](crate::propagation));
+//! one that ended because of retire retires them, because its ends are dropped. A process can
+//! opt out of poison propagation ([`Process::without_propagation`], or
+//! `#[process(propagate = false)]`).
+//!
+//! A process that *panics* always poisons its ends, so the rest of the network winds down,
+//! and the composition reports [`RunError::Panicked`] naming the process and its message.
+//!
+//! # Examples
+//!
+//! Without the attribute macro, a process is a named closure:
+//!
+//! ```
+//! use csp_core::{Channel, Parallel, Process};
+//!
+//! let channel = Channel::<u32>::new();
+//! let (writer, reader) = (channel.writer(), channel.reader());
+//! let producer = Process::new("producer", move || (1..=3).try_for_each(|n| writer.write(n)).is_ok());
+//! let consumer = Process::new("consumer", move || reader.iter().sum::<u32>());
+//! let (sent, total) = Parallel::tuple((producer, consumer)).run().unwrap();
+//! assert!(sent);
+//! assert_eq!(total, 6);
+//! ```
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::error::{
+    ChannelError, Error, ReadTimeoutError, RunError, SelectError, TryReadError, TryWriteError,
+    WriteError, WriteTimeoutError,
+};
+use crate::propagation::{ChannelEnds, EndSet};
+
+/// How a process's body ended, as far as propagation is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It returned normally (or with an error that is not a channel's).
+    Completed,
+    /// It returned a poisoned-channel error.
+    Poisoned,
+    /// It returned a retired-channel error.
+    Retired,
+}
+
+impl Ending {
+    /// The ending a channel error stands for.
+    pub fn of(error: Option<&ChannelError>) -> Ending {
+        match error {
+            Some(ChannelError::Poisoned { .. }) => Ending::Poisoned,
+            Some(ChannelError::Retired { .. }) => Ending::Retired,
+            None => Ending::Completed,
+        }
+    }
+}
+
+/// An error that may say "a channel was poisoned or retired".
+///
+/// Implemented by every error type of this crate and by `Box<dyn Error + Send + Sync>` (which
+/// is looked into). Implement it for your own process error type to keep poison propagation.
+pub trait ChannelFailure {
+    /// The channel error this error stands for, if any.
+    fn channel_error(&self) -> Option<&ChannelError>;
+}
+
+impl ChannelFailure for ChannelError {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        Some(self)
+    }
+}
+
+impl ChannelFailure for Error {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        Error::channel_error(self)
+    }
+}
+
+impl ChannelFailure for SelectError {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        match self {
+            SelectError::Channel { error, .. } => Some(error),
+            SelectError::NoEnabledGuard => None,
+        }
+    }
+}
+
+impl<T> ChannelFailure for WriteError<T> {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        Some(&self.error)
+    }
+}
+
+impl ChannelFailure for TryReadError {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        match self {
+            TryReadError::Channel(error) => Some(error),
+            TryReadError::Empty { .. } => None,
+        }
+    }
+}
+
+impl ChannelFailure for ReadTimeoutError {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        match self {
+            ReadTimeoutError::Channel(error) => Some(error),
+            ReadTimeoutError::Timeout { .. } => None,
+        }
+    }
+}
+
+impl<T> ChannelFailure for TryWriteError<T> {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        TryWriteError::channel_error(self)
+    }
+}
+
+impl<T> ChannelFailure for WriteTimeoutError<T> {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        WriteTimeoutError::channel_error(self)
+    }
+}
+
+impl ChannelFailure for RunError {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        None
+    }
+}
+
+impl ChannelFailure for Box<dyn std::error::Error + Send + Sync> {
+    fn channel_error(&self) -> Option<&ChannelError> {
+        let error: &(dyn std::error::Error + 'static) = &**self;
+        if let Some(error) = error.downcast_ref::<ChannelError>() {
+            return Some(error);
+        }
+        if let Some(error) = error.downcast_ref::<Error>() {
+            return error.channel_error();
+        }
+        error.downcast_ref::<SelectError>()?.channel_error()
+    }
+}
+
+/// Macro support: tells the [`Ending`] of a body's result whatever its type.
+#[doc(hidden)]
+pub struct Classify<'a, R>(pub &'a R);
+
+#[doc(hidden)]
+pub trait ClassifyResult {
+    fn ending(&self) -> Ending;
+}
+
+impl<T, E: ChannelFailure> ClassifyResult for Classify<'_, Result<T, E>> {
+    fn ending(&self) -> Ending {
+        match self.0 {
+            Ok(_) => Ending::Completed,
+            Err(error) => Ending::of(error.channel_error()),
+        }
+    }
+}
+
+#[doc(hidden)]
+pub trait ClassifyOther {
+    fn ending(&self) -> Ending;
+}
+
+impl<R> ClassifyOther for &Classify<'_, R> {
+    fn ending(&self) -> Ending {
+        Ending::Completed
+    }
+}
+
+type Body<R> = Box<dyn FnOnce() -> R + Send + 'static>;
+
+/// A process: work described, not yet running. See the [module documentation](self).
+#[must_use = "a process does nothing until it is run or composed"]
+pub struct Process<R> {
+    name: Cow<'static, str>,
+    body: Body<R>,
+    ends: EndSet,
+    propagate: bool,
+    ending: fn(&R) -> Ending,
+}
+
+impl<R: Send + 'static> Process<R> {
+    /// A process named `name` running `body`.
+    ///
+    /// It has no channel ends to poison if it panics: add them with
+    /// [`with_ends`](Process::with_ends), or use `#[process]`, which finds them.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        body: impl FnOnce() -> R + Send + 'static,
+    ) -> Self {
+        Process {
+            name: name.into(),
+            body: Box::new(body),
+            ends: EndSet::new(),
+            propagate: true,
+            ending: |_| Ending::Completed,
+        }
+    }
+
+    #[doc(hidden)]
+    pub fn __from_macro(
+        name: &'static str,
+        ends: EndSet,
+        propagate: bool,
+        body: impl FnOnce() -> R + Send + 'static,
+        ending: fn(&R) -> Ending,
+    ) -> Self {
+        Process {
+            name: Cow::Borrowed(name),
+            body: Box::new(body),
+            ends,
+            propagate,
+            ending,
+        }
+    }
+
+    /// Adds the channel ends inside `value` to the ends this process poisons when it panics or
+    /// (with [`with_ending`](Process::with_ending)) ends because of poison.
+    pub fn with_ends(mut self, value: &(impl ChannelEnds + ?Sized)) -> Self {
+        self.ends.add(value);
+        self
+    }
+
+    /// Says how to tell from the result whether the process ended because of poison.
+    pub fn with_ending(mut self, ending: fn(&R) -> Ending) -> Self {
+        self.ending = ending;
+        self
+    }
+
+    /// Opts out of passing poison on to the process's ends when it ends because of poison.
+    /// A panic still poisons them.
+    pub fn without_propagation(mut self) -> Self {
+        self.propagate = false;
+        self
+    }
+
+    /// Renames the process (the name appears in errors and thread names).
+    pub fn named(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The process's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs the process on the current thread and returns its result.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Panicked`] if the process, or any process of a composition it stands for,
+    /// panicked.
+    pub fn run(self) -> Result<R, RunError> {
+        let Process {
+            name,
+            body,
+            ends,
+            propagate,
+            ending,
+        } = self;
+        match panic::catch_unwind(AssertUnwindSafe(body)) {
+            Ok(result) => {
+                if propagate && ending(&result) == Ending::Poisoned {
+                    ends.poison_all();
+                }
+                Ok(result)
+            }
+            Err(payload) => {
+                ends.poison_all();
+                Err(run_error_from_panic(&name, payload))
+            }
+        }
+    }
+
+    /// Starts the process on a thread of its own and returns a handle to join it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use csp_core::Process;
+    /// use std::time::Duration;
+    ///
+    /// let handle = Process::new("answer", || 6 * 7).spawn();
+    /// assert_eq!(handle.join_timeout(Duration::from_secs(5)).unwrap(), 42);
+    /// ```
+    pub fn spawn(self) -> SpawnHandle<R> {
+        let name = self.name.to_string();
+        let (sender, receiver) = mpsc::sync_channel(1);
+        let thread = thread::Builder::new()
+            .name(thread_name(&name))
+            .spawn(move || {
+                // The receiver may be gone (a handle dropped without joining): nothing to do.
+                let _ = sender.send(self.run());
+            })
+            .unwrap_or_else(|error| panic!("cannot start a thread for process {name}: {error}"));
+        SpawnHandle {
+            name,
+            receiver,
+            thread: Some(thread),
+        }
+    }
+
+    /// Runs the process on a thread of its own and waits at most `timeout` for it.
+    ///
+    /// Meant for tests and supervisors: a process that does not finish in time is left
+    /// running, detached.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::TimedOut`] if it did not finish in time; otherwise as [`run`](Process::run).
+    pub fn run_timeout(self, timeout: Duration) -> Result<R, RunError> {
+        self.spawn().join_timeout(timeout)
+    }
+}
+
+impl<R> fmt::Debug for Process<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("ends", &self.ends)
+            .field("propagate", &self.propagate)
+            .finish_non_exhaustive()
+    }
+}
+
+fn thread_name(process: &str) -> String {
+    // Linux shows 15 bytes of a thread name; keep the most specific part.
+    process.rsplit("::").next().unwrap_or(process).to_string()
+}
+
+/// Turns a panic payload into the error a composition reports.
+pub(crate) fn run_error_from_panic(process: &str, payload: Box<dyn Any + Send>) -> RunError {
+    // A nested composition that failed unwinds with its own error: pass it on unchanged.
+    let payload = match payload.downcast::<RunError>() {
+        Ok(error) => return *error,
+        Err(payload) => payload,
+    };
+    let message = if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic without a message".to_string()
+    };
+    RunError::Panicked {
+        process: process.to_string(),
+        message,
+    }
+}
+
+/// A process started in the background by [`Process::spawn`] or [`Spawn`](crate::Spawn).
+///
+/// Dropping the handle detaches the process; it runs on.
+#[derive(Debug)]
+pub struct SpawnHandle<R> {
+    name: String,
+    receiver: mpsc::Receiver<Result<R, RunError>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl<R> SpawnHandle<R> {
+    /// The process's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Waits for the process to finish and returns its result.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Panicked`] if it panicked.
+    pub fn join(mut self) -> Result<R, RunError> {
+        let result = self.receiver.recv().unwrap_or_else(|_| Err(self.lost()));
+        self.reap();
+        result
+    }
+
+    /// Waits at most `timeout` for the process to finish.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::TimedOut`] if it is still running (it is left running, detached);
+    /// otherwise as [`join`](SpawnHandle::join).
+    pub fn join_timeout(mut self, timeout: Duration) -> Result<R, RunError> {
+        match self.receiver.recv_timeout(timeout) {
+            Ok(result) => {
+                self.reap();
+                result
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(RunError::TimedOut {
+                process: self.name.clone(),
+                after: timeout,
+            }),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.lost()),
+        }
+    }
+
+    /// Whether the process has finished (its result is waiting to be joined).
+    pub fn is_finished(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_none_or(thread::JoinHandle::is_finished)
+    }
+
+    fn reap(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            // The thread only sends the result and ends; it cannot panic after that.
+            let _ = thread.join();
+        }
+    }
+
+    fn lost(&self) -> RunError {
+        RunError::Panicked {
+            process: self.name.clone(),
+            message: "the process's thread ended without a result".to_string(),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! `#[process]`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{Expr, FnArg, ItemFn, Lit, Meta, ReturnType, Token};
+
+struct Options {
+    propagate: bool,
+    name: Option<String>,
+}
+
+fn parse_options(args: TokenStream) -> syn::Result<Options> {
+    let mut options = Options {
+        propagate: true,
+        name: None,
+    };
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
+    for meta in metas {
+        let Meta::NameValue(pair) = &meta else {
+            return Err(syn::Error::new(
+                meta.span(),
+                "expected `propagate = false` or `name = \"...\"`",
+            ));
+        };
+        let literal = match &pair.value {
+            Expr::Lit(literal) => &literal.lit,
+            other => return Err(syn::Error::new(other.span(), "expected a literal")),
+        };
+        match (
+            pair.path.get_ident().map(ToString::to_string).as_deref(),
+            literal,
+        ) {
+            (Some("propagate"), Lit::Bool(value)) => options.propagate = value.value,
+            (Some("name"), Lit::Str(value)) => options.name = Some(value.value()),
+            _ => {
+                return Err(syn::Error::new(
+                    pair.span(),
+                    "expected `propagate = true|false` or `name = \"...\"`",
+                ));
+            }
+        }
+    }
+    Ok(options)
+}
+
+pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let options = parse_options(args)?;
+    let function: ItemFn = syn::parse2(item)?;
+    let signature = &function.sig;
+    if let Some(asyncness) = &signature.asyncness {
+        return Err(syn::Error::new(
+            asyncness.span(),
+            "#[process] does not take `async fn` yet: processes run on threads",
+        ));
+    }
+    if let Some(receiver) = signature.receiver() {
+        return Err(syn::Error::new(
+            receiver.span(),
+            "#[process] goes on a free function, not a method",
+        ));
+    }
+
+    let mut parameters = Vec::new();
+    let mut bindings = Vec::new();
+    let mut probes = Vec::new();
+    for (index, input) in signature.inputs.iter().enumerate() {
+        let FnArg::Typed(typed) = input else {
+            unreachable!("receivers are rejected above");
+        };
+        let argument = format_ident!("__csp_argument_{}", index);
+        let (attrs, pattern, ty) = (&typed.attrs, &typed.pat, &typed.ty);
+        parameters.push(quote!(#(#attrs)* #argument: #ty));
+        bindings.push(quote!(let #pattern = #argument;));
+        probes.push(quote!((&::csp::__private::Probe(&#argument)).probe_ends(&mut __csp_ends);));
+    }
+
+    let result = match &signature.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => quote!(#ty),
+    };
+    let ident = &signature.ident;
+    let name = match &options.name {
+        Some(name) => quote!(#name),
+        None => {
+            let ident_string = ident.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #ident_string))
+        }
+    };
+    let propagate = options.propagate;
+    let attrs = &function.attrs;
+    let visibility = &function.vis;
+    let generics = &signature.generics;
+    let where_clause = &generics.where_clause;
+    let body = &function.block;
+    let constness = &signature.constness;
+    let unsafety = &signature.safety;
+
+    Ok(quote! {
+        #(#attrs)*
+        #[must_use = "a process does nothing until it is run or composed"]
+        #visibility #constness #unsafety fn #ident #generics (#(#parameters),*)
+            -> ::csp::Process<#result> #where_clause
+        {
+            #[allow(unused_imports)]
+            use ::csp::__private::{ClassifyOther as _, ClassifyResult as _, ProbeEnds as _, ProbeNoEnds as _};
+            let mut __csp_ends = ::csp::EndSet::new();
+            #(#probes)*
+            ::csp::Process::__from_macro(
+                #name,
+                __csp_ends,
+                #propagate,
+                move || -> #result {
+                    #(#bindings)*
+                    #body
+                },
+                |__csp_result: &#result| (&::csp::__private::Classify(__csp_result)).ending(),
+            )
+        }
+    })
+}
