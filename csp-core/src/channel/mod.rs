@@ -131,6 +131,26 @@ impl<T> Channel<T> {
     pub fn capacity(&self) -> usize {
         self.core.capacity()
     }
+
+    /// How many values the buffer holds now (always 0 for a rendezvous channel).
+    ///
+    /// A snapshot: other ends may change it at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let channel = csp_core::Channel::<u8>::buffered(4);
+    /// channel.writer().write(1).unwrap();
+    /// assert_eq!(channel.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.core.snapshot().buffered
+    }
+
+    /// Whether the buffer is empty now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<T> Default for Channel<T> {
