@@ -259,7 +259,7 @@ fn compositions_nest_and_return_results_in_order() {
 #[test]
 fn spawn_runs_in_the_background_and_joins_with_a_bound() {
     let channel = Channel::new();
-    let handle = Spawn::new(collect(channel.reader()));
+    let handle = Spawn::start(collect(channel.reader()));
     assert_eq!(handle.name(), "process::collect");
     count_to(channel.writer(), 3)
         .run_timeout(LIMIT)
@@ -373,4 +373,66 @@ fn results_come_back_in_order_from_parallel_of() {
     });
     let squares = Parallel::of(processes).run_timeout(LIMIT).unwrap();
     assert_eq!(squares, (0..50).map(|i| i * i).collect::<Vec<_>>());
+}
+
+#[process]
+fn source_forever(out: Writer<u32>) -> Result<(), ChannelError> {
+    loop {
+        out.write(1)?;
+    }
+}
+
+#[process]
+fn relay<T: Send + 'static>(input: Reader<T>, out: Writer<T>) -> Result<T, ChannelError> {
+    loop {
+        out.write(input.read()?)?;
+    }
+}
+
+#[process]
+fn take_then_poison(input: Reader<u32>, count: usize) -> usize {
+    let got = input.iter().take(count).count();
+    input.poison();
+    got
+}
+
+#[test]
+fn upstream_sees_poison_not_retire_when_a_process_ends_by_poison() {
+    // A process's ends are dropped when it ends, which would retire them; the poison must be
+    // passed on first, or upstream sees "retired" and may carry on. This raced before.
+    for round in 0..200 {
+        let (a, b) = (Channel::new(), Channel::new());
+        let (source, relayed, taken) = parallel![
+            source_forever(a.writer()),
+            relay(a.reader(), b.writer()),
+            take_then_poison(b.reader(), 3),
+        ]
+        .run_timeout(LIMIT)
+        .unwrap();
+        assert_eq!(taken, 3);
+        assert!(relayed.unwrap_err().is_poisoned(), "round {round}: relay");
+        let error = source.unwrap_err();
+        assert!(
+            error.is_poisoned(),
+            "round {round}: the source saw {error}, not the poison"
+        );
+    }
+}
+
+#[test]
+fn a_panicking_process_poisons_before_its_ends_retire() {
+    for round in 0..100 {
+        let (a, b) = (Channel::<u32>::new(), Channel::<u32>::new());
+        let source = source_forever(a.writer()).spawn();
+        let result = explode(a.reader(), b.writer()).run_timeout(LIMIT);
+        assert!(
+            matches!(result, Err(RunError::Panicked { .. })),
+            "round {round}"
+        );
+        let seen = source.join_timeout(LIMIT).unwrap().unwrap_err();
+        assert!(
+            seen.is_poisoned(),
+            "round {round}: the source saw {seen}, not the poison"
+        );
+    }
 }

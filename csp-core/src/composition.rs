@@ -131,10 +131,10 @@ impl Spawn {
     /// use csp_core::{Process, Spawn};
     /// use std::time::Duration;
     ///
-    /// let handle = Spawn::new(Process::new("background", || "done"));
+    /// let handle = Spawn::start(Process::new("background", || "done"));
     /// assert_eq!(handle.join_timeout(Duration::from_secs(5)).unwrap(), "done");
     /// ```
-    pub fn new<R: Send + 'static>(process: Process<R>) -> SpawnHandle<R> {
+    pub fn start<R: Send + 'static>(process: Process<R>) -> SpawnHandle<R> {
         process.spawn()
     }
 }

@@ -37,5 +37,5 @@ pub use propagation::{ChannelEnds, EndSet};
 pub mod __private {
     pub use crate::guard::{EndRef, GuardKind};
     pub use crate::process::{Classify, ClassifyOther, ClassifyResult};
-    pub use crate::propagation::{Probe, ProbeEnds, ProbeNoEnds};
+    pub use crate::propagation::{EndingGuard, Probe, ProbeEnds, ProbeNoEnds};
 }

@@ -197,13 +197,18 @@ pub struct Process<R> {
     ends: EndSet,
     propagate: bool,
     ending: fn(&R) -> Ending,
+    /// Whether the body passes its ending on itself (`#[process]` bodies do, through an
+    /// [`EndingGuard`](crate::propagation::EndingGuard), before their ends are dropped).
+    propagates_in_body: bool,
 }
 
 impl<R: Send + 'static> Process<R> {
     /// A process named `name` running `body`.
     ///
     /// It has no channel ends to poison if it panics: add them with
-    /// [`with_ends`](Process::with_ends), or use `#[process]`, which finds them.
+    /// [`with_ends`](Process::with_ends), or use `#[process]`, which finds them. Ends the
+    /// closure captures are dropped (retired) as it returns, just before this process can
+    /// poison them; `#[process]` passes poison on before its arguments are dropped.
     pub fn new(
         name: impl Into<Cow<'static, str>>,
         body: impl FnOnce() -> R + Send + 'static,
@@ -214,9 +219,11 @@ impl<R: Send + 'static> Process<R> {
             ends: EndSet::new(),
             propagate: true,
             ending: |_| Ending::Completed,
+            propagates_in_body: false,
         }
     }
 
+    /// Used by `#[process]`: the body passes its ending on to `ends` itself.
     #[doc(hidden)]
     pub fn __from_macro(
         name: &'static str,
@@ -231,6 +238,7 @@ impl<R: Send + 'static> Process<R> {
             ends,
             propagate,
             ending,
+            propagates_in_body: true,
         }
     }
 
@@ -278,16 +286,19 @@ impl<R: Send + 'static> Process<R> {
             ends,
             propagate,
             ending,
+            propagates_in_body,
         } = self;
         match panic::catch_unwind(AssertUnwindSafe(body)) {
             Ok(result) => {
-                if propagate && ending(&result) == Ending::Poisoned {
+                if !propagates_in_body && propagate && ending(&result) == Ending::Poisoned {
                     ends.poison_all();
                 }
                 Ok(result)
             }
             Err(payload) => {
-                ends.poison_all();
+                if !propagates_in_body {
+                    ends.poison_all();
+                }
                 Err(run_error_from_panic(&name, payload))
             }
         }

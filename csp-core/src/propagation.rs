@@ -225,6 +225,39 @@ tuple_ends!(A B C D E F);
 tuple_ends!(A B C D E F G);
 tuple_ends!(A B C D E F G H);
 
+/// Macro support: passes a process's ending on to its ends *before* they are dropped.
+///
+/// `#[process]` binds the arguments first and this guard after them, so the guard is dropped
+/// first: when the body ends because of poison (or panics), the poison reaches every channel
+/// before dropping the ends could retire them, and the other side sees the poison.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct EndingGuard {
+    ends: EndSet,
+    propagate: bool,
+}
+
+impl EndingGuard {
+    pub fn new(ends: EndSet, propagate: bool) -> Self {
+        EndingGuard { ends, propagate }
+    }
+
+    /// Called with the body's ending when it returned normally.
+    pub fn finish(&self, ending: crate::process::Ending) {
+        if self.propagate && ending == crate::process::Ending::Poisoned {
+            self.ends.poison_all();
+        }
+    }
+}
+
+impl Drop for EndingGuard {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.ends.poison_all();
+        }
+    }
+}
+
 /// Macro support: finds the ends of an argument whose type may not implement
 /// [`ChannelEnds`] (such arguments hold no ends as far as propagation is concerned).
 #[doc(hidden)]

@@ -108,15 +108,24 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             use ::csp::__private::{ClassifyOther as _, ClassifyResult as _, ProbeEnds as _, ProbeNoEnds as _};
             let mut __csp_ends = ::csp::EndSet::new();
             #(#probes)*
+            let __csp_ending: fn(&#result) -> ::csp::Ending =
+                |__csp_result| (&::csp::__private::Classify(__csp_result)).ending();
+            let __csp_guard = ::csp::__private::EndingGuard::new(__csp_ends.clone(), #propagate);
             ::csp::Process::__from_macro(
                 #name,
                 __csp_ends,
                 #propagate,
                 move || -> #result {
+                    // Arguments first, the guard after them: the guard is dropped first, so
+                    // poison is passed on before dropping the ends could retire them.
                     #(#bindings)*
-                    #body
+                    let __csp_guard = __csp_guard;
+                    #[allow(clippy::redundant_closure_call)]
+                    let __csp_result: #result = (|| -> #result { #body })();
+                    __csp_guard.finish(__csp_ending(&__csp_result));
+                    __csp_result
                 },
-                |__csp_result: &#result| (&::csp::__private::Classify(__csp_result)).ending(),
+                __csp_ending,
             )
         }
     })

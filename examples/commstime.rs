@@ -1,0 +1,91 @@
+//! commstime (Welch): the classic CSP communication benchmark.
+//!
+//! ```text
+//!   prefix(0) --a--> delta --c--> succ --b--> prefix
+//!                      \--d--> consumer
+//! ```
+//!
+//! Each loop carries four communications (prefix to delta, delta to succ, succ to prefix,
+//! delta to consumer). The consumer times `LOOPS` loops and prints the time per loop and per
+//! communication, then poisons its input: the poison spreads back through delta, succ and
+//! prefix (each passes it on to its channel ends) and the whole network shuts down.
+//!
+//! Run: `cargo run --release --example commstime [LOOPS] [RUNS]`.
+
+use std::time::{Duration, Instant};
+
+use csp::prelude::*;
+
+#[process]
+fn prefix(initial: u64, input: Reader<u64>, output: Writer<u64>) -> Result<(), csp::Error> {
+    output.write(initial)?;
+    loop {
+        output.write(input.read()?)?;
+    }
+}
+
+#[process]
+fn delta(
+    input: Reader<u64>,
+    to_succ: Writer<u64>,
+    to_consumer: Writer<u64>,
+) -> Result<(), csp::Error> {
+    loop {
+        let value = input.read()?;
+        to_consumer.write(value)?;
+        to_succ.write(value)?;
+    }
+}
+
+#[process]
+fn succ(input: Reader<u64>, output: Writer<u64>) -> Result<(), csp::Error> {
+    loop {
+        output.write(input.read()? + 1)?;
+    }
+}
+
+#[process]
+fn consumer(input: Reader<u64>, loops: u64, runs: u32) -> Result<Vec<Duration>, csp::Error> {
+    input.read()?; // warm up: the network is running
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        for _ in 0..loops {
+            input.read()?;
+        }
+        times.push(started.elapsed());
+    }
+    input.poison(); // shut the whole network down
+    Ok(times)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let loops: u64 = args.next().map_or(Ok(200_000), |s| s.parse())?;
+    let runs: u32 = args.next().map_or(Ok(3), |s| s.parse())?;
+
+    let (a, b, c, d) = (
+        Channel::named("a"),
+        Channel::named("b"),
+        Channel::named("c"),
+        Channel::named("d"),
+    );
+    println!("commstime: prefix, delta, succ and consumer on threads, {loops} loops x {runs} runs");
+    let (_, _, _, times) = parallel![
+        prefix(0, b.reader(), a.writer()),
+        delta(a.reader(), c.writer(), d.writer()),
+        succ(c.reader(), b.writer()),
+        consumer(d.reader(), loops, runs),
+    ]
+    .run()?;
+    for (run, time) in times?.iter().enumerate() {
+        let per_loop = time.as_secs_f64() * 1e6 / loops as f64;
+        println!(
+            "run {}: {per_loop:.3} us per loop, {:.3} us per communication",
+            run + 1,
+            per_loop / 4.0
+        );
+    }
+    println!("network shut down by poison");
+    Ok(())
+}
