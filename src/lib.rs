@@ -98,9 +98,40 @@
 //! assert_eq!(got, "urgent");
 //! ```
 //!
+//! # Mistakes caught at compile time
+//!
+//! `#[process]` takes free functions only; an `async fn` is refused (processes run on
+//! threads):
+//!
+//! ```compile_fail
+//! #[csp::process]
+//! async fn not_yet() {}
+//! ```
+//!
+//! A process's arguments must be `Send + 'static`, since it may run on another thread:
+//!
+//! ```compile_fail
+//! #[csp::process]
+//! fn borrows(text: &str) -> usize { text.len() }
+//! let text = String::from("local");
+//! borrows(&text).run().unwrap();
+//! ```
+//!
+//! `select!` knows four guards, and only `read` binds a value:
+//!
+//! ```compile_fail
+//! let (w, r) = csp::channel::<u8>();
+//! let _ = csp::select! { v = write(w, 1) => v };
+//! ```
+//!
 //! See the README for a tutorial and a table for people coming from PyCSP.
 
 pub use csp_core::*;
+
+/// The README's code blocks, compiled and run as doc tests so that they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use csp_macros::{ChannelEnds, process, select};
 
 /// Everything a process network usually needs, in one `use csp::prelude::*;`.

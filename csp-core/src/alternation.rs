@@ -5,7 +5,7 @@
 //! [`Reader`](crate::Reader)), outputs (write to a [`Writer`](crate::Writer)), timeouts and
 //! skips, each with an optional boolean precondition.
 //!
-//! The usual way to write a choice is the [`select!`](../csp/macro.select.html) macro of the
+//! The usual way to write a choice is the `select!` macro of the
 //! `csp` crate; [`Alternation::select`] is the builder form underneath it, handy when the set
 //! of guards is built at run time.
 //!

@@ -3,7 +3,7 @@
 //! Most users depend on the `csp` crate, which re-exports everything here together with the
 //! `#[process]` attribute and the `select!` macro. The pieces:
 //!
-//! - [`channel`]: typed, any-to-any [`Channel`]s, rendezvous by default or buffered, with
+//! - [`channel`](mod@channel): typed, any-to-any [`Channel`]s, rendezvous by default or buffered, with
 //!   [`Reader`] and [`Writer`] ends, and shutdown by poison and retire.
 //! - [`alternation`]: [`Alternation`], a choice among input, output, timeout and skip
 //!   [guards](guard) with preconditions, under priority, fair or arbitrary [`Policy`].

@@ -14,11 +14,11 @@
 //! *Retire* is the polite ending. Ends are counted; [`Reader::retire`] and
 //! [`Writer::retire`] (or simply dropping an end) remove one. When the last end of one side
 //! goes, that side is retired: operations on the other side fail with
-//! [`ChannelError::Retired`], after readers have drained whatever a buffer still holds. One of
+//! [`ChannelError::Retired`](crate::ChannelError::Retired), after readers have drained whatever a buffer still holds. One of
 //! several writers retiring does not disturb the others.
 //!
 //! *Poison* is the urgent ending. Any end may [`poison`](Reader::poison) the channel; every
-//! blocked and later operation on every end fails with [`ChannelError::Poisoned`]. The rules
+//! blocked and later operation on every end fails with [`ChannelError::Poisoned`](crate::ChannelError::Poisoned). The rules
 //! are C++CSP2's: a write that completed before the poison counts as done; a buffered channel
 //! poisoned by a writer stays readable until drained, one poisoned by a reader throws its buffer
 //! away. Both states are final.
