@@ -204,35 +204,27 @@ fn a_choice_over_a_poisoned_channel_reports_which_guard() {
 }
 
 #[test]
-fn a_blocked_choice_wakes_on_poison() {
-    let (wa, a) = csp::channel::<u8>();
-    let (_wb, b) = csp::channel::<u8>();
-    let choice = start(move || select! { x = read(a) => x, x = read(b) => x });
-    still_blocked(
-        "a choice with nothing ready",
-        &choice,
-        Duration::from_millis(50),
-    );
-    wa.poison();
-    match join("choice", choice) {
-        Err(SelectError::Channel { guard: 0, error }) => assert!(error.is_poisoned()),
-        other => panic!("expected guard 0 poisoned, got {other:?}"),
-    }
-}
-
-#[test]
-fn a_blocked_choice_wakes_on_retire() {
-    let (wa, a) = csp::channel::<u8>();
-    let choice = start(move || select! { x = read(a) => x });
-    still_blocked(
-        "a choice with nothing ready",
-        &choice,
-        Duration::from_millis(50),
-    );
-    wa.retire();
-    match join("choice", choice) {
-        Err(SelectError::Channel { guard: 0, error }) => assert!(error.is_retired()),
-        other => panic!("expected guard 0 retired, got {other:?}"),
+fn a_blocked_choice_wakes_on_poison_and_on_retire() {
+    for poison in [true, false] {
+        let (wa, a) = csp::channel::<u8>();
+        let (_wb, b) = csp::channel::<u8>();
+        let choice = start(move || select! { x = read(a) => x, x = read(b) => x });
+        still_blocked(
+            "a choice with nothing ready",
+            &choice,
+            Duration::from_millis(50),
+        );
+        if poison {
+            wa.poison();
+        } else {
+            wa.retire();
+        }
+        match join("choice", choice) {
+            Err(SelectError::Channel { guard: 0, error }) => {
+                assert_eq!((error.is_poisoned(), error.is_retired()), (poison, !poison));
+            }
+            other => panic!("expected guard 0 to fail, got {other:?}"),
+        }
     }
 }
 
