@@ -11,12 +11,14 @@
 //!   retire, panic) is passed on to its channel ends ([`propagation`]).
 //! - [`composition`]: [`Parallel`], [`Sequence`] and [`Spawn`].
 //! - [`error`]: the error types; every failed write hands its value back.
+//! - [`net`]: framing and authentication for connections between OS processes.
 
 pub mod alternation;
 pub mod channel;
 pub mod composition;
 pub mod error;
 pub mod guard;
+pub mod net;
 pub mod process;
 pub mod propagation;
 mod wait;
