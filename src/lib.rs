@@ -132,7 +132,7 @@ pub use csp_core::*;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-pub use csp_macros::{ChannelEnds, process, select};
+pub use csp_macros::{ChannelEnds, main, process, select};
 
 /// Everything a process network usually needs, in one `use csp::prelude::*;`.
 pub mod prelude {

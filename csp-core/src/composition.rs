@@ -21,10 +21,8 @@
 //! assert_eq!(results, [0, 10, 20]);
 //! ```
 
-use std::panic;
-
 use crate::error::RunError;
-use crate::process::{Process, SpawnHandle};
+use crate::process::{Process, SpawnHandle, fail};
 
 /// Runs processes at once and waits for all of them.
 ///
@@ -43,11 +41,6 @@ pub struct Sequence;
 /// Starts a process in the background; see [`Process::spawn`].
 #[derive(Debug)]
 pub struct Spawn;
-
-/// Unwinds out of a composition's body so that the process around it reports `error`.
-fn fail(error: RunError) -> ! {
-    panic::resume_unwind(Box::new(error))
-}
 
 /// The first error in order, after every process was waited for.
 fn first_error<R>(

@@ -226,7 +226,8 @@ pub enum SelectError {
 }
 
 /// Why running a process or a composition failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
 pub enum RunError {
     /// A process panicked; its channel ends were poisoned.
     #[error("process {process} panicked: {message}")]
@@ -235,6 +236,23 @@ pub enum RunError {
         process: String,
         /// The panic message.
         message: String,
+    },
+    /// The process ran in another OS process, which ended without reporting a result (it was
+    /// killed, aborted or exited early); its channel ends were poisoned.
+    #[error("process {process} ran in an OS process that ended without a result: {status}")]
+    ChildDied {
+        /// The name of the process.
+        process: String,
+        /// How the OS process ended, as the operating system reports it.
+        status: String,
+    },
+    /// The process could not be placed where the composition asked.
+    #[error("process {process} cannot run in another OS process: {reason}")]
+    Placement {
+        /// The name of the process.
+        process: String,
+        /// Why.
+        reason: String,
     },
     /// The process did not finish within the time given to `run_timeout` or `join_timeout`.
     #[error("process {process} did not finish within {after:?}")]

@@ -11,6 +11,7 @@
 //!   retire, panic) is passed on to its channel ends ([`propagation`]).
 //! - [`composition`]: [`Parallel`], [`Sequence`] and [`Spawn`].
 //! - [`error`]: the error types; every failed write hands its value back.
+//! - [`placement`]: running a process in another OS process ([`Process::os`], [`init`]).
 //! - [`net`]: framing and authentication for connections between OS processes.
 
 pub mod alternation;
@@ -19,9 +20,12 @@ pub mod composition;
 pub mod error;
 pub mod guard;
 pub mod net;
+pub mod placement;
 pub mod process;
 pub mod propagation;
+pub mod registry;
 mod wait;
+mod work;
 
 pub use alternation::{Alternation, Policy};
 pub use channel::{Channel, Reader, Writer, buffered_channel, channel};
@@ -31,6 +35,7 @@ pub use error::{
     TryWriteError, WriteError, WriteTimeoutError,
 };
 pub use guard::{Guard, InputGuard, OutputGuard, SkipGuard, TimeoutGuard};
+pub use placement::init;
 pub use process::{ChannelFailure, Ending, Process, SpawnHandle};
 pub use propagation::{ChannelEnds, EndSet};
 
@@ -40,4 +45,8 @@ pub mod __private {
     pub use crate::guard::{EndRef, GuardKind};
     pub use crate::process::{Classify, ClassifyOther, ClassifyResult};
     pub use crate::propagation::{EndingGuard, Probe, ProbeEnds, ProbeNoEnds};
+    pub use crate::registry::{
+        Decode, DecodeNone, DecodeSerde, Encode, EncodeNone, EncodeSerde, Registration, fingerprint,
+    };
+    pub use inventory;
 }

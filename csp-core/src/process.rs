@@ -50,6 +50,7 @@ use crate::error::{
     WriteError, WriteTimeoutError,
 };
 use crate::propagation::{ChannelEnds, EndSet};
+use crate::work::{Call, Closure, Work};
 
 /// How a process's body ended, as far as propagation is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,13 +188,11 @@ impl<R> ClassifyOther for &Classify<'_, R> {
     }
 }
 
-type Body<R> = Box<dyn FnOnce() -> R + Send + 'static>;
-
 /// A process: work described, not yet running. See the [module documentation](self).
 #[must_use = "a process does nothing until it is run or composed"]
 pub struct Process<R> {
     name: Cow<'static, str>,
-    body: Body<R>,
+    work: Box<dyn Work<R>>,
     ends: EndSet,
     propagate: bool,
     ending: fn(&R) -> Ending,
@@ -215,7 +214,7 @@ impl<R: Send + 'static> Process<R> {
     ) -> Self {
         Process {
             name: name.into(),
-            body: Box::new(body),
+            work: Box::new(Closure(body)),
             ends: EndSet::new(),
             propagate: true,
             ending: |_| Ending::Completed,
@@ -223,18 +222,30 @@ impl<R: Send + 'static> Process<R> {
         }
     }
 
-    /// Used by `#[process]`: the body passes its ending on to `ends` itself.
+    /// Used by `#[process]`: the body passes its ending on to its ends itself; `ends` (found
+    /// in the arguments) is kept for diagnostics. `fingerprint` is `None` for a generic
+    /// process, which is not registered.
     #[doc(hidden)]
-    pub fn __from_macro(
+    #[allow(clippy::too_many_arguments)]
+    pub fn __from_macro<A: Send + 'static>(
         name: &'static str,
+        fingerprint: Option<u64>,
         ends: EndSet,
         propagate: bool,
-        body: impl FnOnce() -> R + Send + 'static,
+        arguments: A,
+        body: fn(A) -> R,
+        encode: fn(&A) -> Result<Vec<u8>, String>,
         ending: fn(&R) -> Ending,
     ) -> Self {
         Process {
             name: Cow::Borrowed(name),
-            body: Box::new(body),
+            work: Box::new(Call {
+                name,
+                fingerprint,
+                arguments,
+                body,
+                encode,
+            }),
             ends,
             propagate,
             ending,
@@ -282,13 +293,13 @@ impl<R: Send + 'static> Process<R> {
     pub fn run(self) -> Result<R, RunError> {
         let Process {
             name,
-            body,
+            work,
             ends,
             propagate,
             ending,
             propagates_in_body,
         } = self;
-        match panic::catch_unwind(AssertUnwindSafe(body)) {
+        match panic::catch_unwind(AssertUnwindSafe(|| work.run())) {
             Ok(result) => {
                 if !propagates_in_body && propagate && ending(&result) == Ending::Poisoned {
                     ends.poison_all();
@@ -332,6 +343,79 @@ impl<R: Send + 'static> Process<R> {
         }
     }
 
+    /// The same process, to run in a child OS process when it is run or composed.
+    ///
+    /// The child is this executable started again; its `main` must call [`crate::init`]
+    /// first (or use `#[csp::main]`), and test binaries need `csp::child_entry!()`. The
+    /// process function does not change. Its result crosses back encoded with postcard, so
+    /// `R` must be serializable (checked at compile time); so must its arguments (checked
+    /// here). A panic in the child comes back as [`RunError::Panicked`] with its message; a
+    /// child that ends without a result as [`RunError::ChildDied`] with its exit status.
+    ///
+    /// # Errors
+    ///
+    /// [`RunError::Placement`] if the process was built from a closure, is generic, or has
+    /// arguments that cannot be serialized, or if it is not in this executable's registry.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// #[csp::process]
+    /// fn square(n: u64) -> u64 {
+    ///     n * n
+    /// }
+    ///
+    /// #[csp::main]
+    /// fn main() -> Result<(), csp::RunError> {
+    ///     let (a, b) = csp::parallel![square(3).os()?, square(4)].run()?;
+    ///     assert_eq!(a + b, 25); // 9 computed in a child OS process, 16 on a thread
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn os(self) -> Result<Process<R>, RunError>
+    where
+        R: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let name = self.name.to_string();
+        let refuse = |reason: String| RunError::Placement {
+            process: name.clone(),
+            reason,
+        };
+        let job = self.work.placement().map_err(refuse)?;
+        match crate::registry::lookup(job.name) {
+            None => {
+                return Err(refuse(
+                    "it is not in this executable's registry".to_string(),
+                ));
+            }
+            Some(entry) if entry.fingerprint != job.fingerprint => {
+                return Err(refuse(
+                    "a different process is registered under its name".to_string(),
+                ));
+            }
+            Some(_) => {}
+        }
+        let placed = name.clone();
+        Ok(Process {
+            name: self.name,
+            work: Box::new(Closure(move || {
+                let bytes =
+                    crate::placement::run_in_child(&placed, job).unwrap_or_else(|e| fail(e));
+                postcard::from_bytes(&bytes).unwrap_or_else(|error| {
+                    fail(RunError::Placement {
+                        process: placed.clone(),
+                        reason: format!("its result could not be decoded: {error}"),
+                    })
+                })
+            })),
+            ends: self.ends,
+            propagate: self.propagate,
+            ending: self.ending,
+            // The process runs, and passes its ending on, in the child.
+            propagates_in_body: true,
+        })
+    }
+
     /// Runs the process on a thread of its own and waits at most `timeout` for it.
     ///
     /// Meant for tests and supervisors: a process that does not finish in time is left
@@ -358,6 +442,11 @@ impl<R> fmt::Debug for Process<R> {
 fn thread_name(process: &str) -> String {
     // Linux shows 15 bytes of a thread name; keep the most specific part.
     process.rsplit("::").next().unwrap_or(process).to_string()
+}
+
+/// Unwinds out of a process's body so that [`Process::run`] reports `error` unchanged.
+pub(crate) fn fail(error: RunError) -> ! {
+    panic::resume_unwind(Box::new(error))
 }
 
 /// Turns a panic payload into the error a composition reports.

@@ -52,6 +52,24 @@ pub fn select(input: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Makes `main` ready for placement: inserts `csp::init();` as its first statement, so that
+/// a child OS process started from this executable runs its job instead of `main`.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = proc_macro2::TokenStream::from(args);
+    if !args.is_empty() {
+        return syn::Error::new_spanned(args, "#[csp::main] takes no arguments")
+            .into_compile_error()
+            .into();
+    }
+    let mut function = syn::parse_macro_input!(item as syn::ItemFn);
+    function
+        .block
+        .stmts
+        .insert(0, syn::parse_quote!(::csp::init();));
+    quote::quote!(#function).into()
+}
+
 /// Implements `csp::ChannelEnds` for a struct or enum by visiting every field.
 #[proc_macro_derive(ChannelEnds)]
 pub fn derive_channel_ends(input: TokenStream) -> TokenStream {

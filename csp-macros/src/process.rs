@@ -64,18 +64,27 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     }
 
     let mut parameters = Vec::new();
+    let mut arguments = Vec::new();
+    let mut types = Vec::new();
     let mut bindings = Vec::new();
-    let mut probes = Vec::new();
     for (index, input) in signature.inputs.iter().enumerate() {
         let FnArg::Typed(typed) = input else {
             unreachable!("receivers are rejected above");
         };
+        if let syn::Type::ImplTrait(impl_trait) = &*typed.ty {
+            return Err(syn::Error::new(
+                impl_trait.span(),
+                "#[process] needs named argument types: use a generic parameter instead of `impl Trait`",
+            ));
+        }
         let argument = format_ident!("__csp_argument_{}", index);
         let (attrs, pattern, ty) = (&typed.attrs, &typed.pat, &typed.ty);
         parameters.push(quote!(#(#attrs)* #argument: #ty));
         bindings.push(quote!(let #pattern = #argument;));
-        probes.push(quote!((&::csp::__private::Probe(&#argument)).probe_ends(&mut __csp_ends);));
+        arguments.push(argument);
+        types.push(ty.clone());
     }
+    let probes = quote!(#((&::csp::__private::Probe(&#arguments)).probe_ends(&mut __csp_ends);)*);
 
     let result = match &signature.output {
         ReturnType::Default => quote!(()),
@@ -97,6 +106,36 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let body = &function.block;
     let constness = &signature.constness;
     let unsafety = &signature.safety;
+    let is_generic = !generics.params.is_empty();
+    let fingerprint = quote! {
+        ::csp::__private::fingerprint(::core::concat!(
+            ::core::stringify!((#(#types,)*)), " -> ", ::core::stringify!(#result)
+        ))
+    };
+    let fingerprint_option = if is_generic {
+        quote!(::core::option::Option::None)
+    } else {
+        quote!(::core::option::Option::Some(#fingerprint))
+    };
+    // Only non-generic processes can be found again by name in a child OS process.
+    let registration = if is_generic {
+        quote!()
+    } else {
+        quote! {
+            ::csp::__private::inventory::submit! {
+                ::csp::__private::Registration {
+                    name: #name,
+                    fingerprint: #fingerprint,
+                    run: |__csp_bytes| {
+                        #[allow(unused_imports)]
+                        use ::csp::__private::{DecodeNone as _, DecodeSerde as _};
+                        (&::csp::__private::Decode::<(#(#types,)*), #result>(::core::marker::PhantomData))
+                            .run_encoded(__csp_bytes, |(#(#arguments,)*)| #ident(#(#arguments),*))
+                    },
+                }
+            }
+        }
+    };
 
     Ok(quote! {
         #(#attrs)*
@@ -105,28 +144,39 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             -> ::csp::Process<#result> #where_clause
         {
             #[allow(unused_imports)]
-            use ::csp::__private::{ClassifyOther as _, ClassifyResult as _, ProbeEnds as _, ProbeNoEnds as _};
+            use ::csp::__private::{
+                ClassifyOther as _, ClassifyResult as _, EncodeNone as _, EncodeSerde as _,
+                ProbeEnds as _, ProbeNoEnds as _,
+            };
             let mut __csp_ends = ::csp::EndSet::new();
-            #(#probes)*
-            let __csp_ending: fn(&#result) -> ::csp::Ending =
-                |__csp_result| (&::csp::__private::Classify(__csp_result)).ending();
-            let __csp_guard = ::csp::__private::EndingGuard::new(__csp_ends.clone(), #propagate);
+            #probes
             ::csp::Process::__from_macro(
                 #name,
+                #fingerprint_option,
                 __csp_ends,
                 #propagate,
-                move || -> #result {
+                (#(#arguments,)*),
+                |(#(#arguments,)*): (#(#types,)*)| -> #result {
+                    #[allow(unused_imports)]
+                    use ::csp::__private::{
+                        ClassifyOther as _, ClassifyResult as _, ProbeEnds as _, ProbeNoEnds as _,
+                    };
+                    let mut __csp_ends = ::csp::EndSet::new();
+                    #probes
                     // Arguments first, the guard after them: the guard is dropped first, so
                     // poison is passed on before dropping the ends could retire them.
                     #(#bindings)*
-                    let __csp_guard = __csp_guard;
+                    let __csp_guard = ::csp::__private::EndingGuard::new(__csp_ends, #propagate);
                     #[allow(clippy::redundant_closure_call)]
                     let __csp_result: #result = (|| -> #result { #body })();
-                    __csp_guard.finish(__csp_ending(&__csp_result));
+                    __csp_guard.finish((&::csp::__private::Classify(&__csp_result)).ending());
                     __csp_result
                 },
-                __csp_ending,
+                |__csp_arguments| (&::csp::__private::Encode(__csp_arguments)).encode(),
+                |__csp_result| (&::csp::__private::Classify(__csp_result)).ending(),
             )
         }
+
+        #registration
     })
 }

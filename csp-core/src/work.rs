@@ -1,0 +1,62 @@
+//! What a process does: a body and its arguments, kept apart so the arguments can travel.
+//!
+//! A process built by `#[process]` keeps its arguments as a value next to a body function, so
+//! that placement in another OS process can encode the arguments and name the body, which
+//! the child finds again in the [registry](crate::registry). A process built from a closure
+//! can only run in this OS process.
+
+/// The work a [`Process`](crate::Process) carries.
+pub(crate) trait Work<R>: Send {
+    /// Does the work here.
+    fn run(self: Box<Self>) -> R;
+    /// The registered name and fingerprint, and the encoded arguments, for running it in
+    /// another OS process; or why that is impossible.
+    fn placement(&self) -> Result<Placeable, String>;
+}
+
+/// What a child OS process needs to run a process.
+#[derive(Debug, Clone)]
+pub(crate) struct Placeable {
+    pub(crate) name: &'static str,
+    pub(crate) fingerprint: u64,
+    pub(crate) arguments: Vec<u8>,
+}
+
+/// A closure: runs here only.
+pub(crate) struct Closure<F>(pub(crate) F);
+
+impl<R, F: FnOnce() -> R + Send> Work<R> for Closure<F> {
+    fn run(self: Box<Self>) -> R {
+        (self.0)()
+    }
+
+    fn placement(&self) -> Result<Placeable, String> {
+        Err("it was built from a closure; use #[process] to place it".to_string())
+    }
+}
+
+/// A `#[process]` call: registered name, arguments and body.
+pub(crate) struct Call<A, R> {
+    pub(crate) name: &'static str,
+    pub(crate) fingerprint: Option<u64>,
+    pub(crate) arguments: A,
+    pub(crate) body: fn(A) -> R,
+    pub(crate) encode: fn(&A) -> Result<Vec<u8>, String>,
+}
+
+impl<A: Send, R> Work<R> for Call<A, R> {
+    fn run(self: Box<Self>) -> R {
+        (self.body)(self.arguments)
+    }
+
+    fn placement(&self) -> Result<Placeable, String> {
+        let fingerprint = self
+            .fingerprint
+            .ok_or("it is generic, and only non-generic processes are registered")?;
+        Ok(Placeable {
+            name: self.name,
+            fingerprint,
+            arguments: (self.encode)(&self.arguments)?,
+        })
+    }
+}
