@@ -98,6 +98,47 @@
 //! assert_eq!(got, "urgent");
 //! ```
 //!
+//! # Placement in OS processes
+//!
+//! Whoever composes a network chooses where each process runs: `.os()` runs a `#[process]`
+//! in a child OS process (this executable started again), the function unchanged. `main`
+//! needs one line of set-up, `#[csp::main]` (or `csp::init()` as its first statement); a test
+//! file that places processes needs `csp::child_entry!();`.
+//!
+//! ```no_run
+//! use csp::prelude::*;
+//!
+//! #[process]
+//! fn square(n: u64) -> u64 {
+//!     n * n
+//! }
+//!
+//! #[process]
+//! fn produce(out: Writer<u64>, count: u64) -> Result<(), csp::Error> {
+//!     for n in 1..=count {
+//!         out.write(n)?; // from a child OS process, over a channel homed in the parent
+//!     }
+//!     Ok(())
+//! }
+//!
+//! #[csp::main]
+//! fn main() -> Result<(), csp::RunError> {
+//!     let (a, b) = parallel![square(3).os()?, square(4)].run()?;
+//!     assert_eq!(a + b, 25); // 9 computed in a child OS process, 16 on a thread
+//!
+//!     let numbers = Channel::new();
+//!     let reader = numbers.reader();
+//!     let (sent, sum) = parallel![
+//!         produce(numbers.writer(), 10).os()?,
+//!         Process::new("sum", move || reader.iter().sum::<u64>()),
+//!     ]
+//!     .run()?;
+//!     assert!(sent.is_ok());
+//!     assert_eq!(sum, 55);
+//!     Ok(())
+//! }
+//! ```
+//!
 //! # Mistakes caught at compile time
 //!
 //! `#[process]` takes free functions only; an `async fn` is refused (processes run on

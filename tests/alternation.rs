@@ -311,3 +311,38 @@ fn a_timeout_only_choice_just_waits() {
     assert_eq!(got, 5);
     assert!(started.elapsed() >= Duration::from_millis(20));
 }
+
+#[test]
+fn a_guard_holding_an_untaken_value_stays_out_of_the_choice() {
+    // Reusing an input guard without taking its value must neither lose the value nor drop it
+    // under the channel's lock (a value whose drop touches the channel would deadlock).
+    struct Noisy(Channel<Noisy>);
+    impl Drop for Noisy {
+        fn drop(&mut self) {
+            let _ = self.0.len(); // locks the channel
+        }
+    }
+    let channel = Channel::<Noisy>::buffered(2);
+    let (writer, reader) = (channel.writer(), channel.reader());
+    writer.write(Noisy(channel.clone())).unwrap();
+    writer.write(Noisy(channel.clone())).unwrap();
+    let outcome = within("reusing a guard without take", move || {
+        let mut input = InputGuard::new(&reader);
+        let mut alt = Alternation::priority();
+        let first = alt.select(&mut [&mut input as &mut dyn Guard]);
+        let second = alt.select(&mut [&mut input as &mut dyn Guard]);
+        let kept = input.take().is_some();
+        let after_take = alt.select(&mut [&mut input as &mut dyn Guard]);
+        (first, second, kept, after_take, input.take().is_some())
+    });
+    assert_eq!(outcome.0, Ok(0));
+    assert_eq!(
+        outcome.1,
+        Err(SelectError::NoEnabledGuard),
+        "an untaken value disables the guard"
+    );
+    assert!(outcome.2, "the first value was kept, not overwritten");
+    assert_eq!(outcome.3, Ok(0));
+    assert!(outcome.4);
+    assert_eq!(channel.len(), 0);
+}

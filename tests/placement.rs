@@ -153,8 +153,8 @@ fn a_child_can_place_processes_of_its_own() {
 }
 
 #[process]
-fn holds_a_reference_counted_value(value: std::sync::Arc<u8>) -> u8 {
-    *value
+fn holds_an_instant(started: std::time::Instant) -> u8 {
+    u8::from(started.elapsed().as_secs() > 0)
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn placement_is_refused_clearly_when_it_cannot_work() {
         Ok(_) => panic!("placement was accepted"),
         Err(other) => panic!("unexpected error {other}"),
     };
-    let not_serializable = reason(holds_a_reference_counted_value(std::sync::Arc::new(1)).os());
+    let not_serializable = reason(holds_an_instant(std::time::Instant::now()).os());
     assert!(not_serializable.contains("Serialize"), "{not_serializable}");
     let closure = reason(Process::new("closure", || 1u8).os());
     assert!(closure.contains("closure"), "{closure}");

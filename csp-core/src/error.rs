@@ -13,7 +13,7 @@ use std::time::Duration;
 ///
 /// Channels made with [`Channel::named`](crate::Channel::named) carry the given name; others
 /// are numbered (`channel#7`).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ChannelName(Arc<str>);
 
 impl ChannelName {
@@ -42,7 +42,7 @@ impl fmt::Debug for ChannelName {
 /// Why an operation on a channel cannot complete, now or ever.
 ///
 /// Both are final: once a channel is poisoned or a side retired, it stays so.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ChannelError {
     /// Some end poisoned the channel.
     #[error("channel {channel} is poisoned")]
@@ -210,7 +210,7 @@ write_error_common!(TryWriteError, Full);
 write_error_common!(WriteTimeoutError, Timeout);
 
 /// Why an [`Alternation`](crate::Alternation) chose no guard.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SelectError {
     /// The channel of an enabled guard is poisoned or retired.
     #[error("guard {guard} of the alternation: {error}")]
@@ -219,6 +219,16 @@ pub enum SelectError {
         guard: usize,
         /// What failed.
         error: ChannelError,
+    },
+    /// The channel of an enabled guard lives in another OS process: choice over such ends is
+    /// not supported yet (plain reads and writes on them are).
+    #[error(
+        "guard {guard} of the alternation is on a channel in another OS process: choice over \
+         such ends is not supported yet"
+    )]
+    RemoteGuard {
+        /// The index of the guard.
+        guard: usize,
     },
     /// Every guard's precondition was false, so nothing could ever be chosen.
     #[error("no guard of the alternation is enabled: every precondition is false")]
@@ -269,7 +279,7 @@ pub enum RunError {
 /// A process returning `Result<_, Error>` whose error is a poisoned or retired channel ends
 /// "because of poison" or "because of retire", and passes that on to its channel ends (see
 /// [`process`](crate::process)).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Error {
     /// A channel is poisoned or retired.

@@ -30,6 +30,10 @@ pub(crate) mod sealed {
         /// The precondition alone (an output guard is enabled only while it holds a value).
         fn precondition(&self) -> bool;
         fn kind(&self) -> GuardKind;
+        /// Whether the guard's channel lives in another OS process.
+        fn is_remote(&self) -> bool {
+            false
+        }
         /// Tries the communication without waiting.
         fn try_now(&mut self) -> Attempt<()>;
         /// Leaves an entry in the channel; true if the channel is ready already.
@@ -102,6 +106,9 @@ impl<'a, T> InputGuard<'a, T> {
     }
 
     /// Takes the value read when this guard was chosen.
+    ///
+    /// Until the value is taken the guard is not enabled, so a guard kept across choices
+    /// never loses a value it read.
     pub fn take(&mut self) -> Option<T> {
         self.value.take()
     }
@@ -109,7 +116,8 @@ impl<'a, T> InputGuard<'a, T> {
 
 impl<T> Guard for InputGuard<'_, T> {
     fn is_enabled(&self) -> bool {
-        self.enabled
+        // A value not yet taken keeps the guard out of the choice: it is never overwritten.
+        self.enabled && self.value.is_none()
     }
 }
 
@@ -122,8 +130,14 @@ impl<T> sealed::Sealed for InputGuard<'_, T> {
         GuardKind::Communication
     }
 
+    fn is_remote(&self) -> bool {
+        self.reader.core().is_none()
+    }
+
     fn try_now(&mut self) -> Attempt<()> {
-        let core = self.reader.core();
+        let Some(core) = self.reader.core() else {
+            return Attempt::NotReady;
+        };
         let mut woken = None;
         let attempt = core.try_read(&mut core.lock(), &mut woken);
         wake(woken);
@@ -138,14 +152,20 @@ impl<T> sealed::Sealed for InputGuard<'_, T> {
     }
 
     fn register(&mut self, selector: &Arc<Selector>, index: usize) -> bool {
-        let core = self.reader.core();
+        let Some(core) = self.reader.core() else {
+            return false;
+        };
         core.register_reader(&mut core.lock(), selector, index)
     }
 
     fn unregister(&mut self, selector: &Arc<Selector>, index: usize) {
-        let core = self.reader.core();
-        if let Some(value) = core.unregister_reader(&mut core.lock(), selector, index) {
-            self.value = Some(value);
+        let Some(core) = self.reader.core() else {
+            return;
+        };
+        // `let`, not `if let`: the lock must be released before anything is assigned.
+        let delivered = core.unregister_reader(&mut core.lock(), selector, index);
+        if delivered.is_some() {
+            self.value = delivered;
         }
     }
 }
@@ -215,15 +235,21 @@ impl<T> sealed::Sealed for OutputGuard<'_, T> {
         self.enabled
     }
 
+    fn is_remote(&self) -> bool {
+        self.writer.core().is_none()
+    }
+
     fn kind(&self) -> GuardKind {
         GuardKind::Communication
     }
 
     fn try_now(&mut self) -> Attempt<()> {
+        let Some(core) = self.writer.core() else {
+            return Attempt::NotReady;
+        };
         let Some(value) = self.value.take() else {
             return Attempt::NotReady;
         };
-        let core = self.writer.core();
         let mut woken = None;
         let result = core.try_write(&mut core.lock(), value, &mut woken);
         wake(woken);
@@ -237,18 +263,23 @@ impl<T> sealed::Sealed for OutputGuard<'_, T> {
     }
 
     fn register(&mut self, selector: &Arc<Selector>, index: usize) -> bool {
+        let Some(core) = self.writer.core() else {
+            return false;
+        };
         let value = self
             .value
             .take()
             .expect("an enabled output guard holds a value");
-        let core = self.writer.core();
         core.register_writer(&mut core.lock(), selector, index, value)
     }
 
     fn unregister(&mut self, selector: &Arc<Selector>, index: usize) {
-        let core = self.writer.core();
-        if let Some(value) = core.unregister_writer(&mut core.lock(), selector, index) {
-            self.value = Some(value);
+        let Some(core) = self.writer.core() else {
+            return;
+        };
+        let unsent = core.unregister_writer(&mut core.lock(), selector, index);
+        if unsent.is_some() {
+            self.value = unsent;
         }
     }
 }

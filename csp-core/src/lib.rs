@@ -20,10 +20,13 @@ pub mod composition;
 pub mod error;
 pub mod guard;
 pub mod net;
+mod node;
 pub mod placement;
 pub mod process;
 pub mod propagation;
 pub mod registry;
+mod remote;
+mod transfer;
 mod wait;
 mod work;
 

@@ -8,8 +8,8 @@
 //!
 //! # The protocol
 //!
-//! The parent listens on a Unix socket with a random name inside a private directory (mode
-//! 0700). The child connects, both prove they know the network's secret (see
+//! The parent's [node](crate::node) listens on a Unix socket with a random name inside a
+//! private directory (mode 0700). The child connects, both prove they know the network's secret (see
 //! [`net::auth`](crate::net::auth)), and only then does the child send its token and receive
 //! its job: the registered name, the fingerprint of its types, and its encoded arguments. It
 //! runs the process and sends back the encoded result, or the error (a panic with its
@@ -28,53 +28,37 @@
 //! test that serves as the child's exact entry point, and the parent starts children with that
 //! test's name and `--exact`.
 
-use std::collections::HashMap;
-use std::io;
-use std::os::unix::fs::DirBuilderExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::error::RunError;
-use crate::net::auth::{self, Secret};
-use crate::net::frame::{self, DEFAULT_FRAME_LIMIT};
+use crate::net::auth;
+use crate::net::message::{Done, Hello, Job, receive, send};
+use crate::node::{self, ENV_SECRET, node};
 use crate::registry;
+use crate::transfer::TicketScope;
 use crate::work::Placeable;
 
 const ENV_ADDRESS: &str = "CSP_CHILD_ADDRESS";
-const ENV_SECRET: &str = "CSP_CHILD_SECRET";
 const ENV_TOKEN: &str = "CSP_CHILD_TOKEN";
 const ENV_PARENT: &str = "CSP_CHILD_PARENT";
 
-/// How long a connecting peer may take to authenticate and say who it is.
+/// How long a child may take to authenticate.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
 /// How long a started child may take to connect back.
 const START_LIMIT: Duration = Duration::from_secs(60);
 /// How long a child that reported may take to exit before it is killed.
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Hello {
-    token: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Job {
-    name: String,
-    fingerprint: u64,
-    arguments: Vec<u8>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Done {
-    result: Result<Vec<u8>, RunError>,
-}
+/// How long a child waits for the parent to confirm it decoded the result.
+const ACKNOWLEDGE_LIMIT: Duration = Duration::from_secs(60);
 
 /// The test that serves as a child's entry point under the test harness.
 #[doc(hidden)]
@@ -148,23 +132,21 @@ fn serve_as_child(address: &Path) -> i32 {
 }
 
 fn run_job(address: &Path) -> Result<(), String> {
-    let secret = std::env::var(ENV_SECRET)
-        .ok()
-        .and_then(|hex| Secret::from_hex(&hex))
-        .ok_or("no valid network secret in the environment")?;
     let token = std::env::var(ENV_TOKEN).map_err(|_| "no token in the environment")?;
     let mut stream = UnixStream::connect(address)
         .map_err(|error| format!("cannot reach the parent at {}: {error}", address.display()))?;
     stream
         .set_read_timeout(Some(HANDSHAKE_LIMIT))
         .map_err(|error| error.to_string())?;
-    auth::connect(&mut stream, &secret).map_err(|error| error.to_string())?;
-    send(&mut stream, &Hello { token })?;
+    auth::connect(&mut stream, node::secret()).map_err(|error| error.to_string())?;
+    send(&mut stream, &Hello::Child { token }).map_err(|error| error.to_string())?;
     stream
         .set_read_timeout(None)
         .map_err(|error| error.to_string())?;
-    let job: Job = receive(&mut stream)?;
-    let result = match registry::lookup(&job.name) {
+    let mut buffer = Vec::new();
+    let job: Job = receive(&mut stream, &mut buffer).map_err(|error| error.to_string())?;
+    // Ends inside the result are lent until the parent confirms it decoded the result.
+    let (result, lent) = TicketScope::collect(|| match registry::lookup(&job.name) {
         None => Err(RunError::Placement {
             process: job.name.clone(),
             reason: format!(
@@ -179,174 +161,79 @@ fn run_job(address: &Path) -> Result<(), String> {
                 .to_string(),
         }),
         Some(entry) => (entry.run)(&job.arguments),
-    };
-    send(&mut stream, &Done { result })
-}
-
-fn send(stream: &mut UnixStream, message: &impl Serialize) -> Result<(), String> {
-    let bytes = postcard::to_stdvec(message).map_err(|error| format!("cannot encode: {error}"))?;
-    frame::write_frame(stream, &bytes, DEFAULT_FRAME_LIMIT).map_err(|error| error.to_string())
-}
-
-fn receive<M: for<'de> Deserialize<'de>>(stream: &mut UnixStream) -> Result<M, String> {
-    let mut buffer = Vec::new();
-    frame::read_frame(stream, &mut buffer, DEFAULT_FRAME_LIMIT)
-        .map_err(|error| error.to_string())?;
-    postcard::from_bytes(&buffer).map_err(|error| format!("malformed message: {error}"))
-}
-
-/// The parent's listening socket, shared by all children running at one time.
-struct Listener {
-    directory: PathBuf,
-    address: PathBuf,
-    secret: Secret,
-    expected: Mutex<HashMap<String, mpsc::Sender<UnixStream>>>,
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut raw = vec![0u8; bytes];
-    getrandom::fill(&mut raw).expect("the operating system's random source");
-    raw.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
-impl Listener {
-    /// The running listener, or a new one.
-    fn shared() -> io::Result<Arc<Listener>> {
-        static CURRENT: OnceLock<Mutex<Weak<Listener>>> = OnceLock::new();
-        let mut current = CURRENT
-            .get_or_init(|| Mutex::new(Weak::new()))
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(listener) = current.upgrade() {
-            return Ok(listener);
-        }
-        let listener = Listener::start()?;
-        *current = Arc::downgrade(&listener);
-        Ok(listener)
-    }
-
-    fn start() -> io::Result<Arc<Listener>> {
-        let directory = std::env::temp_dir().join(format!("csp-{}", random_hex(8)));
-        std::fs::DirBuilder::new().mode(0o700).create(&directory)?;
-        let address = directory.join(random_hex(8));
-        let socket = UnixListener::bind(&address)?;
-        let listener = Arc::new(Listener {
-            directory,
-            address,
-            secret: Secret::random(),
-            expected: Mutex::new(HashMap::new()),
-        });
-        let weak = Arc::downgrade(&listener);
-        thread::Builder::new()
-            .name("csp-listener".into())
-            .spawn(move || accept_loop(&socket, &weak))?;
-        Ok(listener)
-    }
-
-    fn expect(&self, token: &str) -> mpsc::Receiver<UnixStream> {
-        let (sender, receiver) = mpsc::channel();
-        self.expected_map().insert(token.to_string(), sender);
-        receiver
-    }
-
-    fn forget(&self, token: &str) {
-        self.expected_map().remove(token);
-    }
-
-    fn expected_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::Sender<UnixStream>>> {
-        self.expected
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        // Wake the accept loop (it sees the listener gone and ends), then clean up.
-        let _ = UnixStream::connect(&self.address);
-        let _ = std::fs::remove_file(&self.address);
-        let _ = std::fs::remove_dir(&self.directory);
-    }
-}
-
-fn accept_loop(socket: &UnixListener, listener: &Weak<Listener>) {
-    for stream in socket.incoming() {
-        let Some(listener) = listener.upgrade() else {
-            return;
-        };
-        let Ok(stream) = stream else {
-            continue;
-        };
-        // Authenticate off the accept thread: a silent peer must not block others.
-        let _ = thread::Builder::new()
-            .name("csp-handshake".into())
-            .spawn(move || {
-                if let Err(error) = admit(stream, &listener) {
-                    eprintln!("csp: refused a connection: {error}");
-                }
-            });
-    }
-}
-
-/// Authenticates a connection and hands it to the placement waiting for its token.
-fn admit(mut stream: UnixStream, listener: &Listener) -> Result<(), String> {
+    });
+    send(&mut stream, &Done { result }).map_err(|error| error.to_string())?;
     stream
-        .set_read_timeout(Some(HANDSHAKE_LIMIT))
+        .set_read_timeout(Some(ACKNOWLEDGE_LIMIT))
         .map_err(|error| error.to_string())?;
-    auth::accept(&mut stream, &listener.secret).map_err(|error| error.to_string())?;
-    let hello: Hello = receive(&mut stream)?;
-    stream
-        .set_read_timeout(None)
-        .map_err(|error| error.to_string())?;
-    let waiting = listener.expected_map().remove(&hello.token);
-    match waiting {
-        Some(sender) => sender
-            .send(stream)
-            .map_err(|_| "the placement gave up".to_string()),
-        None => Err("an unknown or used token".to_string()),
-    }
+    let mut acknowledgement = [0u8; 1];
+    let _ = stream.read(&mut acknowledgement);
+    drop(lent);
+    Ok(())
 }
 
-/// Runs a placed process in a new child OS process and returns its encoded result.
-pub(crate) fn run_in_child(process: &str, job: Placeable) -> Result<Vec<u8>, RunError> {
+/// Runs a placed process in a new child OS process and decodes its result.
+pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
+    process: &str,
+    job: Placeable,
+) -> Result<R, RunError> {
     let fail = |reason: String| RunError::Placement {
         process: process.to_string(),
         reason,
     };
-    let listener = Listener::shared().map_err(|error| fail(format!("cannot listen: {error}")))?;
-    let token = random_hex(16);
-    let connected = listener.expect(&token);
+    let hold = node()
+        .hold()
+        .map_err(|error| fail(format!("cannot listen: {error}")))?;
+    let token = node::random_hex(16);
+    let connected = node().expect_child(&token);
     let executable = std::env::current_exe()
         .map_err(|error| fail(format!("cannot find this executable: {error}")))?;
-    let mut child = Command::new(executable)
+    let spawned = Command::new(executable)
         .args(child_arguments())
-        .env(ENV_ADDRESS, &listener.address)
-        .env(ENV_SECRET, listener.secret.to_hex())
+        .env(ENV_ADDRESS, hold.address())
+        .env(ENV_SECRET, node::secret().to_hex())
         .env(ENV_TOKEN, &token)
         .env(ENV_PARENT, std::process::id().to_string())
         .stdin(Stdio::null())
-        .spawn()
-        .map_err(|error| fail(format!("cannot start a child: {error}")))?;
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            node().forget_child(&token);
+            return Err(fail(format!("cannot start a child: {error}")));
+        }
+    };
     let outcome = converse(&mut child, &connected, job);
-    listener.forget(&token);
-    let status = reap(&mut child);
-    match outcome {
-        Ok(Done { result }) => result,
+    node().forget_child(&token);
+    let result = match outcome {
+        Ok((done, mut stream)) => {
+            let decoded = done.result.and_then(|bytes| {
+                postcard::from_bytes::<R>(&bytes)
+                    .map_err(|error| fail(format!("its result could not be decoded: {error}")))
+            });
+            // Decoded (ends inside it claimed): the child may let go of what it lent.
+            let _ = stream.write_all(&[1]);
+            drop(stream);
+            decoded
+        }
         Err(Some(reason)) => Err(fail(reason)),
         Err(None) => Err(RunError::ChildDied {
             process: process.to_string(),
-            status: describe(status),
+            status: describe(reap(&mut child)),
         }),
-    }
+    };
+    reap(&mut child);
+    drop(hold);
+    result
 }
 
 /// Waits for the child to connect, sends the job and reads the result. `Err(None)` means the
-/// child went away without a result.
+/// child went away without a result. The job's lent ends stay lent until the child is done.
 fn converse(
     child: &mut Child,
     connected: &mpsc::Receiver<UnixStream>,
     job: Placeable,
-) -> Result<Done, Option<String>> {
+) -> Result<(Done, UnixStream), Option<String>> {
     let started = Instant::now();
     let mut stream = loop {
         match connected.recv_timeout(Duration::from_millis(20)) {
@@ -366,13 +253,22 @@ fn converse(
             Err(mpsc::RecvTimeoutError::Disconnected) => return Err(Some("listener lost".into())),
         }
     };
+    let Placeable {
+        name,
+        fingerprint,
+        arguments,
+        lent,
+    } = job;
     let job = Job {
-        name: job.name.to_string(),
-        fingerprint: job.fingerprint,
-        arguments: job.arguments,
+        name: name.to_string(),
+        fingerprint,
+        arguments,
     };
     send(&mut stream, &job).map_err(|_| None)?;
-    receive::<Done>(&mut stream).map_err(|_| None)
+    let mut buffer = Vec::new();
+    let done = receive::<Done>(&mut stream, &mut buffer).map_err(|_| None)?;
+    drop(lent);
+    Ok((done, stream))
 }
 
 /// Waits (bounded) for the child to exit, killing it if it lingers.
@@ -414,7 +310,7 @@ fn describe(status: Option<ExitStatus>) -> String {
 ///
 /// # Examples
 ///
-/// ```ignore
+/// ```text
 /// // tests/placement.rs
 /// csp::child_entry!();
 /// ```

@@ -99,7 +99,7 @@ impl ChannelFailure for SelectError {
     fn channel_error(&self) -> Option<&ChannelError> {
         match self {
             SelectError::Channel { error, .. } => Some(error),
-            SelectError::NoEnabledGuard => None,
+            SelectError::NoEnabledGuard | SelectError::RemoteGuard { .. } => None,
         }
     }
 }
@@ -359,19 +359,7 @@ impl<R: Send + 'static> Process<R> {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// #[csp::process]
-    /// fn square(n: u64) -> u64 {
-    ///     n * n
-    /// }
-    ///
-    /// #[csp::main]
-    /// fn main() -> Result<(), csp::RunError> {
-    ///     let (a, b) = csp::parallel![square(3).os()?, square(4)].run()?;
-    ///     assert_eq!(a + b, 25); // 9 computed in a child OS process, 16 on a thread
-    ///     Ok(())
-    /// }
-    /// ```
+    /// See "Placement in OS processes" in the documentation of the `csp` crate.
     pub fn os(self) -> Result<Process<R>, RunError>
     where
         R: serde::Serialize + serde::de::DeserializeOwned,
@@ -399,14 +387,7 @@ impl<R: Send + 'static> Process<R> {
         Ok(Process {
             name: self.name,
             work: Box::new(Closure(move || {
-                let bytes =
-                    crate::placement::run_in_child(&placed, job).unwrap_or_else(|e| fail(e));
-                postcard::from_bytes(&bytes).unwrap_or_else(|error| {
-                    fail(RunError::Placement {
-                        process: placed.clone(),
-                        reason: format!("its result could not be decoded: {error}"),
-                    })
-                })
+                crate::placement::run_in_child(&placed, job).unwrap_or_else(|error| fail(error))
             })),
             ends: self.ends,
             propagate: self.propagate,

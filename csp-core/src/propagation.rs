@@ -65,6 +65,13 @@ impl EndSet {
         }
     }
 
+    fn push_remote(&mut self, remote: &crate::remote::RemoteEnd, side: Side) {
+        self.ends.push(EndHandle {
+            control: Arc::new(remote.control()),
+            side,
+        });
+    }
+
     fn push<T: Send + 'static>(&mut self, core: &Arc<crate::channel::core::Core<T>>, side: Side) {
         self.ends.push(EndHandle {
             control: Arc::clone(core) as Arc<dyn ChannelControl>,
@@ -107,13 +114,21 @@ pub trait ChannelEnds {
 
 impl<T: Send + 'static> ChannelEnds for Reader<T> {
     fn collect_ends(&self, ends: &mut EndSet) {
-        ends.push(self.core(), Side::Reader);
+        match (self.core(), self.as_remote()) {
+            (Some(core), _) => ends.push(core, Side::Reader),
+            (None, Some(remote)) => ends.push_remote(remote, Side::Reader),
+            (None, None) => {}
+        }
     }
 }
 
 impl<T: Send + 'static> ChannelEnds for Writer<T> {
     fn collect_ends(&self, ends: &mut EndSet) {
-        ends.push(self.core(), Side::Writer);
+        match (self.core(), self.as_remote()) {
+            (Some(core), _) => ends.push(core, Side::Writer),
+            (None, Some(remote)) => ends.push_remote(remote, Side::Writer),
+            (None, None) => {}
+        }
     }
 }
 

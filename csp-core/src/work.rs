@@ -15,11 +15,12 @@ pub(crate) trait Work<R>: Send {
 }
 
 /// What a child OS process needs to run a process.
-#[derive(Debug, Clone)]
 pub(crate) struct Placeable {
     pub(crate) name: &'static str,
     pub(crate) fingerprint: u64,
     pub(crate) arguments: Vec<u8>,
+    /// The channel ends among the arguments, lent out until the child has claimed them.
+    pub(crate) lent: crate::transfer::TicketScope,
 }
 
 /// A closure: runs here only.
@@ -53,10 +54,13 @@ impl<A: Send, R> Work<R> for Call<A, R> {
         let fingerprint = self
             .fingerprint
             .ok_or("it is generic, and only non-generic processes are registered")?;
+        let (arguments, lent) =
+            crate::transfer::TicketScope::collect(|| (self.encode)(&self.arguments));
         Ok(Placeable {
             name: self.name,
             fingerprint,
-            arguments: (self.encode)(&self.arguments)?,
+            arguments: arguments?,
+            lent,
         })
     }
 }

@@ -98,8 +98,8 @@ impl<T> Core<T> {
         self.capacity
     }
 
-    /// Locks the state. A panic never happens while the lock is held (values are moved, not
-    /// inspected), so a poisoned mutex still holds consistent state and is used as is.
+    /// Locks the state. No user code runs while the lock is held (values are moved, never
+    /// dropped, under it), so a poisoned mutex still holds consistent state and is used as is.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state
             .lock()
@@ -171,7 +171,10 @@ impl<T> Core<T> {
         if state.readers_retired {
             return Err((value, Some(self.retired())));
         }
-        for entry in state.readers_waiting.iter_mut() {
+        // Straight to a waiting reader only past an empty buffer: values leave in order. (A
+        // reader can wait while values are buffered: an alternation withdrawing its entries.)
+        let direct = state.buffer.is_empty();
+        for entry in state.readers_waiting.iter_mut().filter(|_| direct) {
             if entry.delivered.is_none() && entry.selector.try_select(entry.guard) {
                 entry.delivered = Some(value);
                 *wake = Some(Arc::clone(&entry.selector));
@@ -393,5 +396,56 @@ impl<T> fmt::Debug for Core<T> {
             out.field("writers_retired", &true);
         }
         out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name() -> ChannelName {
+        ChannelName::new("test")
+    }
+
+    #[test]
+    fn a_write_never_overtakes_buffered_values() {
+        // A reader's entry can be present while values are buffered (an alternation between
+        // registering and withdrawing). A new value must queue behind the buffered ones.
+        let core = Core::<u32>::new(name(), 2);
+        let mut wake = None;
+        let mut state = core.lock();
+        assert!(core.try_write(&mut state, 1, &mut wake).is_ok());
+        let selector = Selector::current();
+        assert!(
+            core.register_reader(&mut state, &selector, 0),
+            "a buffered value makes it ready"
+        );
+        assert!(core.try_write(&mut state, 2, &mut wake).is_ok());
+        assert!(
+            wake.is_none(),
+            "the waiting reader was not handed the new value"
+        );
+        assert_eq!(core.unregister_reader(&mut state, &selector, 0), None);
+        assert!(matches!(
+            core.try_read(&mut state, &mut wake),
+            Attempt::Done(1)
+        ));
+        assert!(matches!(
+            core.try_read(&mut state, &mut wake),
+            Attempt::Done(2)
+        ));
+    }
+
+    #[test]
+    fn a_waiting_reader_past_an_empty_buffer_gets_the_value_directly() {
+        let core = Core::<u32>::new(name(), 2);
+        let mut wake = None;
+        let mut state = core.lock();
+        let selector = Selector::current();
+        assert!(!core.register_reader(&mut state, &selector, 3));
+        assert!(core.try_write(&mut state, 7, &mut wake).is_ok());
+        assert!(wake.is_some());
+        assert_eq!(core.unregister_reader(&mut state, &selector, 3), Some(7));
+        assert!(state.buffer.is_empty());
     }
 }

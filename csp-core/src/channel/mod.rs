@@ -214,6 +214,16 @@ pub(crate) enum Deadline {
 }
 
 impl Deadline {
+    /// How long an operation carried out elsewhere may wait.
+    pub(crate) fn wait(self) -> crate::net::message::Wait {
+        use crate::net::message::Wait;
+        match self {
+            Deadline::Now => Wait::Not,
+            Deadline::Never => Wait::Forever,
+            Deadline::At(at) => Wait::For(at.saturating_duration_since(Instant::now())),
+        }
+    }
+
     pub(crate) fn after(timeout: Duration) -> Self {
         Instant::now()
             .checked_add(timeout)

@@ -7,6 +7,8 @@ use std::time::Duration;
 use super::core::{Attempt, Core, Side, wake};
 use super::{Deadline, Shortfall};
 use crate::error::{ChannelError, ReadTimeoutError, TryReadError};
+use crate::net::message::{Operation, OperationReply};
+use crate::remote::RemoteEnd;
 use crate::wait::{Selector, Woken};
 
 /// The reading end of a [`Channel`](super::Channel).
@@ -30,17 +32,52 @@ use crate::wait::{Selector, Woken};
 /// assert!(reader.read().unwrap_err().is_retired());
 /// ```
 pub struct Reader<T> {
-    core: Arc<Core<T>>,
+    backend: Backend<T>,
+}
+
+/// Where the channel lives: here, or at its home in another OS process.
+enum Backend<T> {
+    Local(Arc<Core<T>>),
+    Remote {
+        end: RemoteEnd,
+        decode: fn(&[u8]) -> Result<T, postcard::Error>,
+    },
 }
 
 impl<T> Reader<T> {
     pub(crate) fn attach(core: Arc<Core<T>>) -> Self {
         core.attach(Side::Reader);
-        Reader { core }
+        Reader {
+            backend: Backend::Local(core),
+        }
     }
 
-    pub(crate) fn core(&self) -> &Arc<Core<T>> {
-        &self.core
+    pub(crate) fn from_remote(end: RemoteEnd) -> Self
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        Reader {
+            backend: Backend::Remote {
+                end,
+                decode: |bytes| postcard::from_bytes(bytes),
+            },
+        }
+    }
+
+    /// The channel, if it lives in this OS process.
+    pub(crate) fn core(&self) -> Option<&Arc<Core<T>>> {
+        match &self.backend {
+            Backend::Local(core) => Some(core),
+            Backend::Remote { .. } => None,
+        }
+    }
+
+    /// The remote end, if the channel lives in another OS process.
+    pub(crate) fn as_remote(&self) -> Option<&RemoteEnd> {
+        match &self.backend {
+            Backend::Local(_) => None,
+            Backend::Remote { end, .. } => Some(end),
+        }
     }
 
     /// Reads a value, blocking until a writer offers one.
@@ -80,7 +117,7 @@ impl<T> Reader<T> {
             .map_err(|shortfall| match shortfall {
                 Shortfall::Failed(error) => TryReadError::Channel(error),
                 Shortfall::NotReady | Shortfall::TimedOut => TryReadError::Empty {
-                    channel: self.core.name().clone(),
+                    channel: self.name().clone(),
                 },
             })
     }
@@ -96,14 +133,17 @@ impl<T> Reader<T> {
             .map_err(|shortfall| match shortfall {
                 Shortfall::Failed(error) => ReadTimeoutError::Channel(error),
                 Shortfall::NotReady | Shortfall::TimedOut => ReadTimeoutError::Timeout {
-                    channel: self.core.name().clone(),
+                    channel: self.name().clone(),
                     after: timeout,
                 },
             })
     }
 
-    fn read_until(&self, deadline: Deadline) -> Result<T, Shortfall> {
-        let core = &*self.core;
+    pub(crate) fn read_until(&self, deadline: Deadline) -> Result<T, Shortfall> {
+        let core = match &self.backend {
+            Backend::Local(core) => &**core,
+            Backend::Remote { end, decode } => return read_remote(end, *decode, deadline),
+        };
         loop {
             let mut woken_writer = None;
             let mut state = core.lock();
@@ -141,7 +181,14 @@ impl<T> Reader<T> {
     ///
     /// Poisoned by a reader, a buffered channel discards what it holds.
     pub fn poison(&self) {
-        self.core.poison(Side::Reader);
+        match &self.backend {
+            Backend::Local(core) => {
+                core.poison(Side::Reader);
+            }
+            Backend::Remote { end, .. } => {
+                end.operate(Operation::Poison);
+            }
+        }
     }
 
     /// Removes this end; the last reader's retirement retires the reading side, and writers
@@ -157,25 +204,65 @@ impl<T> Reader<T> {
 
     /// The channel's name.
     pub fn name(&self) -> &crate::ChannelName {
-        self.core.name()
+        match &self.backend {
+            Backend::Local(core) => core.name(),
+            Backend::Remote { end, .. } => end.name(),
+        }
+    }
+}
+
+/// A read carried out at the channel's home.
+fn read_remote<T>(
+    end: &RemoteEnd,
+    decode: fn(&[u8]) -> Result<T, postcard::Error>,
+    deadline: Deadline,
+) -> Result<T, Shortfall> {
+    match end.operate(Operation::Read {
+        wait: deadline.wait(),
+    }) {
+        OperationReply::Value(bytes) => decode(&bytes).map_err(|error| {
+            eprintln!(
+                "csp: channel {}: a value could not be decoded: {error}",
+                end.name()
+            );
+            Shortfall::Failed(end.poisoned())
+        }),
+        OperationReply::NotReady => Err(Shortfall::NotReady),
+        OperationReply::TimedOut => Err(Shortfall::TimedOut),
+        OperationReply::Failed(error) => Err(Shortfall::Failed(error)),
+        OperationReply::Done | OperationReply::Unknown => Err(Shortfall::Failed(end.poisoned())),
     }
 }
 
 impl<T> Clone for Reader<T> {
     fn clone(&self) -> Self {
-        Reader::attach(Arc::clone(&self.core))
+        match &self.backend {
+            Backend::Local(core) => Reader::attach(Arc::clone(core)),
+            Backend::Remote { end, decode } => Reader {
+                backend: Backend::Remote {
+                    end: end.duplicate(),
+                    decode: *decode,
+                },
+            },
+        }
     }
 }
 
 impl<T> Drop for Reader<T> {
     fn drop(&mut self) {
-        self.core.detach(Side::Reader);
+        // A remote end detaches at its home when its `RemoteEnd` drops.
+        if let Backend::Local(core) = &self.backend {
+            core.detach(Side::Reader);
+        }
     }
 }
 
 impl<T> fmt::Debug for Reader<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Reader").field(&*self.core).finish()
+        match &self.backend {
+            Backend::Local(core) => f.debug_tuple("Reader").field(&**core).finish(),
+            Backend::Remote { end, .. } => f.debug_tuple("Reader").field(end).finish(),
+        }
     }
 }
 

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::core::{Core, Side, wake};
 use super::{Deadline, Shortfall};
 use crate::error::{TryWriteError, WriteError, WriteTimeoutError};
+use crate::net::message::{Operation, OperationReply};
+use crate::remote::RemoteEnd;
+use crate::transfer::TicketScope;
 use crate::wait::{Selector, Woken};
 
 /// The writing end of a [`Channel`](super::Channel).
@@ -28,17 +31,52 @@ use crate::wait::{Selector, Woken};
 /// assert_eq!(t.join().unwrap(), "hello");
 /// ```
 pub struct Writer<T> {
-    core: Arc<Core<T>>,
+    backend: Backend<T>,
+}
+
+/// Where the channel lives: here, or at its home in another OS process.
+enum Backend<T> {
+    Local(Arc<Core<T>>),
+    Remote {
+        end: RemoteEnd,
+        encode: fn(&T) -> Result<Vec<u8>, postcard::Error>,
+    },
 }
 
 impl<T> Writer<T> {
     pub(crate) fn attach(core: Arc<Core<T>>) -> Self {
         core.attach(Side::Writer);
-        Writer { core }
+        Writer {
+            backend: Backend::Local(core),
+        }
     }
 
-    pub(crate) fn core(&self) -> &Arc<Core<T>> {
-        &self.core
+    pub(crate) fn from_remote(end: RemoteEnd) -> Self
+    where
+        T: serde::Serialize,
+    {
+        Writer {
+            backend: Backend::Remote {
+                end,
+                encode: |value| postcard::to_stdvec(value),
+            },
+        }
+    }
+
+    /// The channel, if it lives in this OS process.
+    pub(crate) fn core(&self) -> Option<&Arc<Core<T>>> {
+        match &self.backend {
+            Backend::Local(core) => Some(core),
+            Backend::Remote { .. } => None,
+        }
+    }
+
+    /// The remote end, if the channel lives in another OS process.
+    pub(crate) fn as_remote(&self) -> Option<&RemoteEnd> {
+        match &self.backend {
+            Backend::Local(_) => None,
+            Backend::Remote { end, .. } => Some(end),
+        }
     }
 
     /// Writes `value`, blocking until a reader took it (rendezvous) or it is in the buffer.
@@ -77,7 +115,7 @@ impl<T> Writer<T> {
                 Shortfall::Failed(error) => TryWriteError::Channel(WriteError { value, error }),
                 Shortfall::NotReady | Shortfall::TimedOut => TryWriteError::Full {
                     value,
-                    channel: self.core.name().clone(),
+                    channel: self.name().clone(),
                 },
             })
     }
@@ -94,14 +132,21 @@ impl<T> Writer<T> {
                 Shortfall::Failed(error) => WriteTimeoutError::Channel(WriteError { value, error }),
                 Shortfall::NotReady | Shortfall::TimedOut => WriteTimeoutError::Timeout {
                     value,
-                    channel: self.core.name().clone(),
+                    channel: self.name().clone(),
                     after: timeout,
                 },
             })
     }
 
-    fn write_until(&self, mut value: T, deadline: Deadline) -> Result<(), (T, Shortfall)> {
-        let core = &*self.core;
+    pub(crate) fn write_until(
+        &self,
+        mut value: T,
+        deadline: Deadline,
+    ) -> Result<(), (T, Shortfall)> {
+        let core = match &self.backend {
+            Backend::Local(core) => &**core,
+            Backend::Remote { end, encode } => return write_remote(end, *encode, value, deadline),
+        };
         loop {
             let mut woken_reader = None;
             let mut state = core.lock();
@@ -140,7 +185,14 @@ impl<T> Writer<T> {
     ///
     /// Poisoned by a writer, a buffered channel stays readable until drained.
     pub fn poison(&self) {
-        self.core.poison(Side::Writer);
+        match &self.backend {
+            Backend::Local(core) => {
+                core.poison(Side::Writer);
+            }
+            Backend::Remote { end, .. } => {
+                end.operate(Operation::Poison);
+            }
+        }
     }
 
     /// Removes this end; the last writer's retirement retires the writing side, and readers
@@ -152,24 +204,77 @@ impl<T> Writer<T> {
 
     /// The channel's name.
     pub fn name(&self) -> &crate::ChannelName {
-        self.core.name()
+        match &self.backend {
+            Backend::Local(core) => core.name(),
+            Backend::Remote { end, .. } => end.name(),
+        }
+    }
+}
+
+/// A write carried out at the channel's home. The value is kept until the home answers, so
+/// a failed write hands back the very value it was given.
+fn write_remote<T>(
+    end: &RemoteEnd,
+    encode: fn(&T) -> Result<Vec<u8>, postcard::Error>,
+    value: T,
+    deadline: Deadline,
+) -> Result<(), (T, Shortfall)> {
+    // Ends inside the value are lent until the home has decoded it, that is, until it answers.
+    let (encoded, lent) = TicketScope::collect(|| encode(&value));
+    let bytes = match encoded {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!(
+                "csp: channel {}: a value could not be encoded: {error}",
+                end.name()
+            );
+            return Err((value, Shortfall::Failed(end.poisoned())));
+        }
+    };
+    let reply = end.operate(Operation::Write {
+        value: bytes,
+        wait: deadline.wait(),
+    });
+    drop(lent);
+    match reply {
+        OperationReply::Done => Ok(()),
+        OperationReply::NotReady => Err((value, Shortfall::NotReady)),
+        OperationReply::TimedOut => Err((value, Shortfall::TimedOut)),
+        OperationReply::Failed(error) => Err((value, Shortfall::Failed(error))),
+        OperationReply::Value(_) | OperationReply::Unknown => {
+            Err((value, Shortfall::Failed(end.poisoned())))
+        }
     }
 }
 
 impl<T> Clone for Writer<T> {
     fn clone(&self) -> Self {
-        Writer::attach(Arc::clone(&self.core))
+        match &self.backend {
+            Backend::Local(core) => Writer::attach(Arc::clone(core)),
+            Backend::Remote { end, encode } => Writer {
+                backend: Backend::Remote {
+                    end: end.duplicate(),
+                    encode: *encode,
+                },
+            },
+        }
     }
 }
 
 impl<T> Drop for Writer<T> {
     fn drop(&mut self) {
-        self.core.detach(Side::Writer);
+        // A remote end detaches at its home when its `RemoteEnd` drops.
+        if let Backend::Local(core) = &self.backend {
+            core.detach(Side::Writer);
+        }
     }
 }
 
 impl<T> fmt::Debug for Writer<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Writer").field(&*self.core).finish()
+        match &self.backend {
+            Backend::Local(core) => f.debug_tuple("Writer").field(&**core).finish(),
+            Backend::Remote { end, .. } => f.debug_tuple("Writer").field(end).finish(),
+        }
     }
 }

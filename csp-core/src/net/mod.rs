@@ -8,3 +8,4 @@
 
 pub mod auth;
 pub mod frame;
+pub(crate) mod message;

@@ -1,0 +1,124 @@
+//! The messages OS processes of one network exchange, encoded with postcard in frames.
+//!
+//! After the handshake, a connection's first message, [`Hello`], says what it is for:
+//!
+//! - `Child`: a child started by placement collecting its [`Job`] and returning [`Done`].
+//! - `Session`: one per (OS process, home) pair: attaches and detaches the channel ends that
+//!   OS process holds at that home. When it closes while ends are still attached, the OS
+//!   process is gone, and the home poisons those ends' channels.
+//! - `Operations`: one per (thread, home) pair: that thread's channel operations, performed at
+//!   the home by a mirror thread, one at a time.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::frame::{self, DEFAULT_FRAME_LIMIT, FrameError};
+use crate::error::{ChannelError, RunError};
+
+/// What a connection is for.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Hello {
+    Child { token: String },
+    Session { process: u64 },
+    Operations { process: u64 },
+}
+
+/// A child's job.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Job {
+    pub(crate) name: String,
+    pub(crate) fingerprint: u64,
+    pub(crate) arguments: Vec<u8>,
+}
+
+/// A child's result.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Done {
+    pub(crate) result: Result<Vec<u8>, RunError>,
+}
+
+/// A request on a session connection.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum SessionRequest {
+    /// Take over the end a ticket holds; answered by `Attached`.
+    Attach { ticket: u64, fingerprint: u64 },
+    /// Make another end of the same side; answered by `Attached`.
+    CloneEnd { end: u64 },
+    /// Put a new ticket on an attached end (to pass it on); answered by `Ticket`.
+    Ticket { end: u64 },
+    /// Drop an unclaimed ticket. No answer.
+    DropTicket { ticket: u64 },
+    /// Drop an attached end (retiring it if it was the last). No answer.
+    Detach { end: u64 },
+}
+
+/// An answer on a session connection.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum SessionReply {
+    Attached { end: u64 },
+    Ticket { ticket: u64 },
+    Refused { reason: String },
+}
+
+/// A channel operation, performed at the home.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Operation {
+    Read { wait: Wait },
+    Write { value: Vec<u8>, wait: Wait },
+    Poison,
+}
+
+/// How long an operation may wait.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) enum Wait {
+    Not,
+    Forever,
+    For(Duration),
+}
+
+/// A request on an operations connection.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct OperationRequest {
+    pub(crate) end: u64,
+    pub(crate) operation: Operation,
+}
+
+/// The outcome of an operation.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum OperationReply {
+    Value(Vec<u8>),
+    Done,
+    NotReady,
+    TimedOut,
+    Failed(ChannelError),
+    /// The end is unknown at the home (a protocol error).
+    Unknown,
+}
+
+/// Why a message could not be exchanged.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MessageError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("malformed message: {0}")]
+    Malformed(#[from] postcard::Error),
+}
+
+/// Encodes `message` and writes it as one frame.
+pub(crate) fn send(stream: &mut impl Write, message: &impl Serialize) -> Result<(), MessageError> {
+    let bytes = postcard::to_stdvec(message)?;
+    frame::write_frame(stream, &bytes, DEFAULT_FRAME_LIMIT)?;
+    Ok(())
+}
+
+/// Reads one frame and decodes it, re-using `buffer`.
+pub(crate) fn receive<M: DeserializeOwned>(
+    stream: &mut impl Read,
+    buffer: &mut Vec<u8>,
+) -> Result<M, MessageError> {
+    frame::read_frame(stream, buffer, DEFAULT_FRAME_LIMIT)?;
+    Ok(postcard::from_bytes(buffer)?)
+}

@@ -1,0 +1,401 @@
+//! This OS process as a member of a network: where other OS processes reach it.
+//!
+//! The node listens on a Unix socket with a random name in a private directory (mode 0700),
+//! started when something needs it (a child being placed, an end lent out, an end held by
+//! another OS process) and closed, its directory removed, when nothing does. Every connection
+//! must pass the network's HMAC handshake before a single frame is decoded; its first
+//! message then says what it is for (see [`net::message`](crate::net::message)).
+//!
+//! Channels whose ends are held in other OS processes keep living here, at their *home*:
+//!
+//! - A *ticket* is a counted end lent out: created when an end is serialized, so that the side
+//!   stays alive while the token travels, and claimed when the receiving OS process attaches.
+//! - An *attached end* is one another OS process holds. Its operations arrive on that
+//!   thread's operations connection and are carried out here by a mirror thread, on the real
+//!   channel, with the same rules as local operations. If the holder's session closes while it
+//!   still holds ends, the holder is gone: those channels are poisoned.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use crate::net::auth::{self, Secret};
+use crate::net::message::{
+    Hello, OperationReply, OperationRequest, SessionReply, SessionRequest, receive, send,
+};
+use crate::transfer::{HomeEnd, TicketScope};
+
+/// The environment variable carrying the network's secret to child OS processes.
+pub(crate) const ENV_SECRET: &str = "CSP_NETWORK_SECRET";
+
+/// How long a connecting peer may take to authenticate and say what it wants.
+const HANDSHAKE_LIMIT: Duration = Duration::from_secs(5);
+
+/// The network's secret: inherited from the parent, or made by the root of the network.
+pub(crate) fn secret() -> &'static Secret {
+    static SECRET: OnceLock<Secret> = OnceLock::new();
+    SECRET.get_or_init(|| {
+        std::env::var(ENV_SECRET)
+            .ok()
+            .and_then(|hex| Secret::from_hex(&hex))
+            .unwrap_or_else(Secret::random)
+    })
+}
+
+/// A random identity for this OS process within the network.
+pub(crate) fn process_id() -> u64 {
+    static ID: OnceLock<u64> = OnceLock::new();
+    *ID.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("the operating system's random source");
+        u64::from_le_bytes(bytes)
+    })
+}
+
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    getrandom::fill(&mut raw).expect("the operating system's random source");
+    raw.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// An end another OS process holds here.
+struct Attached {
+    holder: u64,
+    end: Arc<dyn HomeEnd>,
+    _hold: Hold,
+}
+
+/// An end lent out, waiting to be claimed.
+struct Ticket {
+    end: Box<dyn HomeEnd>,
+    _hold: Hold,
+}
+
+struct Listening {
+    directory: PathBuf,
+    address: PathBuf,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        // Wake the accept loop so that it notices, then clean up.
+        let _ = UnixStream::connect(&self.address);
+        let _ = std::fs::remove_file(&self.address);
+        let _ = std::fs::remove_dir(&self.directory);
+    }
+}
+
+#[derive(Default)]
+struct Users {
+    count: usize,
+    listening: Option<Listening>,
+    generation: u64,
+}
+
+/// This OS process's node. There is one, made on first use.
+pub(crate) struct Node {
+    users: Mutex<Users>,
+    children: Mutex<HashMap<String, mpsc::Sender<UnixStream>>>,
+    tickets: Mutex<HashMap<u64, Ticket>>,
+    attached: Mutex<HashMap<u64, Attached>>,
+    next_id: AtomicU64,
+}
+
+/// Keeps the node listening while it lives.
+pub(crate) struct Hold {
+    address: PathBuf,
+}
+
+impl Hold {
+    pub(crate) fn address(&self) -> &Path {
+        &self.address
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let stopped = {
+            let mut users = lock(&node().users);
+            users.count -= 1;
+            if users.count == 0 {
+                users.listening.take()
+            } else {
+                None
+            }
+        };
+        drop(stopped);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// This OS process's node.
+pub(crate) fn node() -> &'static Node {
+    static NODE: OnceLock<Node> = OnceLock::new();
+    NODE.get_or_init(|| Node {
+        users: Mutex::new(Users::default()),
+        children: Mutex::new(HashMap::new()),
+        tickets: Mutex::new(HashMap::new()),
+        attached: Mutex::new(HashMap::new()),
+        next_id: AtomicU64::new(1),
+    })
+}
+
+impl Node {
+    /// Keeps the node listening (starting it if needed) until the hold is dropped.
+    pub(crate) fn hold(&'static self) -> io::Result<Hold> {
+        let mut users = lock(&self.users);
+        if users.listening.is_none() {
+            let directory = std::env::temp_dir().join(format!("csp-{}", random_hex(8)));
+            std::fs::DirBuilder::new().mode(0o700).create(&directory)?;
+            let address = directory.join(random_hex(8));
+            let socket = UnixListener::bind(&address)?;
+            users.generation += 1;
+            let generation = users.generation;
+            thread::Builder::new()
+                .name("csp-node".into())
+                .spawn(move || accept_loop(&socket, generation))?;
+            users.listening = Some(Listening { directory, address });
+        }
+        users.count += 1;
+        let address = users.listening.as_ref().expect("listening").address.clone();
+        Ok(Hold { address })
+    }
+
+    /// Whether `address` is where this node listens now.
+    pub(crate) fn is_at(&self, address: &Path) -> bool {
+        lock(&self.users)
+            .listening
+            .as_ref()
+            .is_some_and(|listening| listening.address == address)
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Waits for the child with `token` to connect; see [`placement`](crate::placement).
+    pub(crate) fn expect_child(&self, token: &str) -> mpsc::Receiver<UnixStream> {
+        let (sender, receiver) = mpsc::channel();
+        lock(&self.children).insert(token.to_string(), sender);
+        receiver
+    }
+
+    pub(crate) fn forget_child(&self, token: &str) {
+        lock(&self.children).remove(token);
+    }
+
+    /// Lends `end` out; returns the ticket's number.
+    pub(crate) fn lend(&'static self, end: Box<dyn HomeEnd>) -> io::Result<(u64, PathBuf)> {
+        let hold = self.hold()?;
+        let address = hold.address().to_path_buf();
+        let ticket = self.next_id();
+        lock(&self.tickets).insert(ticket, Ticket { end, _hold: hold });
+        Ok((ticket, address))
+    }
+
+    /// Takes a ticket back (claimed here, or no longer needed).
+    pub(crate) fn take_ticket(&self, ticket: u64) -> Option<Box<dyn HomeEnd>> {
+        let taken = lock(&self.tickets).remove(&ticket);
+        taken.map(|ticket| ticket.end)
+    }
+
+    fn attach(&'static self, holder: u64, end: Box<dyn HomeEnd>) -> io::Result<u64> {
+        let hold = self.hold()?;
+        let id = self.next_id();
+        let end = Arc::from(end);
+        lock(&self.attached).insert(
+            id,
+            Attached {
+                holder,
+                end,
+                _hold: hold,
+            },
+        );
+        Ok(id)
+    }
+
+    fn attached(&self, id: u64) -> Option<Arc<dyn HomeEnd>> {
+        lock(&self.attached)
+            .get(&id)
+            .map(|attached| Arc::clone(&attached.end))
+    }
+
+    fn detach(&self, id: u64) {
+        let removed = lock(&self.attached).remove(&id);
+        drop(removed); // outside the lock: dropping an end takes its channel's lock
+    }
+
+    /// The holder is gone: poison and drop every end it still held here.
+    fn holder_gone(&self, holder: u64) {
+        let orphans: Vec<Attached> = {
+            let mut attached = lock(&self.attached);
+            let ids: Vec<u64> = attached
+                .iter()
+                .filter(|(_, end)| end.holder == holder)
+                .map(|(&id, _)| id)
+                .collect();
+            ids.iter().filter_map(|id| attached.remove(id)).collect()
+        };
+        for orphan in &orphans {
+            orphan.end.poison();
+        }
+    }
+}
+
+fn accept_loop(socket: &UnixListener, generation: u64) {
+    for stream in socket.incoming() {
+        if lock(&node().users).generation != generation || lock(&node().users).listening.is_none() {
+            return;
+        }
+        let Ok(stream) = stream else {
+            continue;
+        };
+        // Authenticate off the accept thread: a silent peer must not hold up the others.
+        let _ = thread::Builder::new()
+            .name("csp-connection".into())
+            .spawn(move || {
+                if let Err(error) = serve(stream) {
+                    eprintln!("csp: a connection failed: {error}");
+                }
+            });
+    }
+}
+
+/// Authenticates a connection and serves it for what it says it is.
+fn serve(mut stream: UnixStream) -> Result<(), String> {
+    stream
+        .set_read_timeout(Some(HANDSHAKE_LIMIT))
+        .map_err(|error| error.to_string())?;
+    auth::accept(&mut stream, secret()).map_err(|error| error.to_string())?;
+    let mut buffer = Vec::new();
+    let hello: Hello = receive(&mut stream, &mut buffer).map_err(|error| error.to_string())?;
+    stream
+        .set_read_timeout(None)
+        .map_err(|error| error.to_string())?;
+    match hello {
+        Hello::Child { token } => {
+            let waiting = lock(&node().children).remove(&token);
+            match waiting {
+                Some(sender) => sender
+                    .send(stream)
+                    .map_err(|_| "the placement gave up".into()),
+                None => Err("a child with an unknown or used token".into()),
+            }
+        }
+        Hello::Session { process } => {
+            serve_session(&mut stream, process, &mut buffer);
+            Ok(())
+        }
+        Hello::Operations { process: _ } => {
+            serve_operations(&mut stream, &mut buffer);
+            Ok(())
+        }
+    }
+}
+
+fn serve_session(stream: &mut UnixStream, holder: u64, buffer: &mut Vec<u8>) {
+    let node = node();
+    while let Ok(request) = receive::<SessionRequest>(stream, buffer) {
+        let reply = match request {
+            SessionRequest::Attach {
+                ticket,
+                fingerprint,
+            } => match node.take_ticket(ticket) {
+                None => Some(SessionReply::Refused {
+                    reason: format!("ticket {ticket} is unknown or was claimed already"),
+                }),
+                Some(end) if end.fingerprint() != fingerprint => {
+                    let reason = format!(
+                        "channel {} carries `{}`, not the type this end expects",
+                        end.name(),
+                        end.type_name()
+                    );
+                    // Not claimed: the ticket stays for its owner to drop.
+                    let _ = node.lend_back(ticket, end);
+                    Some(SessionReply::Refused { reason })
+                }
+                Some(end) => Some(attach_reply(node.attach(holder, end))),
+            },
+            SessionRequest::CloneEnd { end } => Some(match node.attached(end) {
+                Some(existing) => attach_reply(node.attach(holder, existing.duplicate())),
+                None => unknown(end),
+            }),
+            SessionRequest::Ticket { end } => Some(match node.attached(end) {
+                Some(existing) => match node.lend(existing.duplicate()) {
+                    Ok((ticket, _)) => SessionReply::Ticket { ticket },
+                    Err(error) => SessionReply::Refused {
+                        reason: error.to_string(),
+                    },
+                },
+                None => unknown(end),
+            }),
+            SessionRequest::DropTicket { ticket } => {
+                drop(node.take_ticket(ticket));
+                None
+            }
+            SessionRequest::Detach { end } => {
+                node.detach(end);
+                None
+            }
+        };
+        if let Some(reply) = reply {
+            if send(stream, &reply).is_err() {
+                break;
+            }
+        }
+    }
+    node.holder_gone(holder);
+}
+
+fn attach_reply(attached: io::Result<u64>) -> SessionReply {
+    match attached {
+        Ok(end) => SessionReply::Attached { end },
+        Err(error) => SessionReply::Refused {
+            reason: error.to_string(),
+        },
+    }
+}
+
+fn unknown(end: u64) -> SessionReply {
+    SessionReply::Refused {
+        reason: format!("end {end} is not attached here"),
+    }
+}
+
+impl Node {
+    fn lend_back(&'static self, ticket: u64, end: Box<dyn HomeEnd>) -> io::Result<()> {
+        let hold = self.hold()?;
+        lock(&self.tickets).insert(ticket, Ticket { end, _hold: hold });
+        Ok(())
+    }
+}
+
+/// A mirror thread: carries out one remote thread's operations, one at a time.
+fn serve_operations(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
+    // Ends inside a reply's value are lent out until the next request proves the remote
+    // thread has decoded the reply (and so claimed them).
+    let mut lent: Option<TicketScope> = None;
+    while let Ok(request) = receive::<OperationRequest>(stream, buffer) {
+        drop(lent.take());
+        let (reply, scope) = match node().attached(request.end) {
+            Some(end) => TicketScope::collect(|| end.perform(request.operation)),
+            None => (OperationReply::Unknown, TicketScope::default()),
+        };
+        lent = Some(scope);
+        if send(stream, &reply).is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Channel ends whose channel lives in another OS process.
+//!
+//! A [`RemoteEnd`] stands for an end attached at the channel's home. This OS process keeps
+//! one *session* connection to each home (attach, clone, lend, detach), and each thread keeps
+//! one *operations* connection to each home it uses, so that a blocking read on one thread
+//! never holds up another. A home that cannot be reached any more behaves as a poisoned
+//! channel: the operation fails at once with [`ChannelError::Poisoned`].
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use crate::channel::ChannelControl;
+use crate::channel::core::Side;
+use crate::error::{ChannelError, ChannelName};
+use crate::net::auth;
+use crate::net::message::{
+    Hello, Operation, OperationReply, OperationRequest, SessionReply, SessionRequest, receive, send,
+};
+use crate::node::{process_id, secret};
+
+/// This OS process's session with one home.
+pub(crate) struct Link {
+    address: PathBuf,
+    session: Mutex<(UnixStream, Vec<u8>)>,
+}
+
+fn connect(address: &Path, hello: &Hello) -> io::Result<UnixStream> {
+    let mut stream = UnixStream::connect(address)?;
+    auth::connect(&mut stream, secret()).map_err(io::Error::other)?;
+    send(&mut stream, hello).map_err(io::Error::other)?;
+    Ok(stream)
+}
+
+impl Link {
+    /// The session with the home at `address`, made on first use.
+    pub(crate) fn to(address: &Path) -> io::Result<Arc<Link>> {
+        static LINKS: OnceLock<Mutex<HashMap<PathBuf, Weak<Link>>>> = OnceLock::new();
+        let mut links = LINKS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(link) = links.get(address).and_then(Weak::upgrade) {
+            return Ok(link);
+        }
+        let stream = connect(
+            address,
+            &Hello::Session {
+                process: process_id(),
+            },
+        )?;
+        let link = Arc::new(Link {
+            address: address.to_path_buf(),
+            session: Mutex::new((stream, Vec::new())),
+        });
+        links.retain(|_, link| link.strong_count() > 0);
+        links.insert(address.to_path_buf(), Arc::downgrade(&link));
+        Ok(link)
+    }
+
+    pub(crate) fn address(&self) -> &Path {
+        &self.address
+    }
+
+    fn call(&self, request: &SessionRequest) -> Result<SessionReply, String> {
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let (stream, buffer) = &mut *session;
+        send(stream, request).map_err(|error| error.to_string())?;
+        receive(stream, buffer).map_err(|error| error.to_string())
+    }
+
+    /// Sends a request that has no answer; a home that is gone needs no telling.
+    pub(crate) fn tell(&self, request: &SessionRequest) {
+        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = send(&mut session.0, request);
+    }
+
+    fn expect_end(reply: Result<SessionReply, String>) -> Result<u64, String> {
+        match reply? {
+            SessionReply::Attached { end } => Ok(end),
+            SessionReply::Ticket { ticket } => Err(format!("unexpected ticket {ticket}")),
+            SessionReply::Refused { reason } => Err(reason),
+        }
+    }
+
+    /// Claims a ticket lent out at this home.
+    pub(crate) fn attach(&self, ticket: u64, fingerprint: u64) -> Result<u64, String> {
+        Self::expect_end(self.call(&SessionRequest::Attach {
+            ticket,
+            fingerprint,
+        }))
+    }
+
+    /// Lends out another end of the same side as `end`.
+    pub(crate) fn lend(&self, end: u64) -> Result<u64, String> {
+        match self.call(&SessionRequest::Ticket { end })? {
+            SessionReply::Ticket { ticket } => Ok(ticket),
+            SessionReply::Attached { .. } => Err("unexpected answer".into()),
+            SessionReply::Refused { reason } => Err(reason),
+        }
+    }
+
+    /// Carries out an operation on `end` over this thread's operations connection.
+    fn operate(&self, end: u64, operation: Operation) -> Option<OperationReply> {
+        thread_local! {
+            static CONNECTIONS: RefCell<HashMap<PathBuf, (UnixStream, Vec<u8>)>> =
+                RefCell::new(HashMap::new());
+        }
+        CONNECTIONS.with(|connections| {
+            let mut connections = connections.borrow_mut();
+            if !connections.contains_key(&self.address) {
+                let hello = Hello::Operations {
+                    process: process_id(),
+                };
+                let stream = connect(&self.address, &hello).ok()?;
+                connections.insert(self.address.clone(), (stream, Vec::new()));
+            }
+            let (stream, buffer) = connections.get_mut(&self.address)?;
+            let request = OperationRequest { end, operation };
+            let reply = send(stream, &request)
+                .ok()
+                .and_then(|()| receive::<OperationReply>(stream, buffer).ok());
+            if reply.is_none() {
+                connections.remove(&self.address);
+            }
+            reply
+        })
+    }
+}
+
+/// An end attached at a channel's home in another OS process.
+pub(crate) struct RemoteEnd {
+    link: Arc<Link>,
+    end: u64,
+    name: ChannelName,
+}
+
+impl RemoteEnd {
+    pub(crate) fn new(link: Arc<Link>, end: u64, name: ChannelName) -> Self {
+        RemoteEnd { link, end, name }
+    }
+
+    pub(crate) fn link(&self) -> &Arc<Link> {
+        &self.link
+    }
+
+    pub(crate) fn end(&self) -> u64 {
+        self.end
+    }
+
+    pub(crate) fn name(&self) -> &ChannelName {
+        &self.name
+    }
+
+    /// Another end of the same side, attached at the home. If the home is gone, the copy is
+    /// as dead as the original: every operation on it fails as poisoned.
+    pub(crate) fn duplicate(&self) -> RemoteEnd {
+        let end = Link::expect_end(self.link.call(&SessionRequest::CloneEnd { end: self.end }))
+            .unwrap_or(0);
+        RemoteEnd::new(Arc::clone(&self.link), end, self.name.clone())
+    }
+
+    /// Carries out `operation` at the home. A home that cannot be reached is a poisoned
+    /// channel.
+    pub(crate) fn operate(&self, operation: Operation) -> OperationReply {
+        match self.link.operate(self.end, operation) {
+            Some(OperationReply::Unknown) | None => OperationReply::Failed(self.poisoned()),
+            Some(reply) => reply,
+        }
+    }
+
+    pub(crate) fn poisoned(&self) -> ChannelError {
+        ChannelError::Poisoned {
+            channel: self.name.clone(),
+        }
+    }
+}
+
+impl Drop for RemoteEnd {
+    fn drop(&mut self) {
+        self.link.tell(&SessionRequest::Detach { end: self.end });
+    }
+}
+
+impl fmt::Debug for RemoteEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteEnd")
+            .field("channel", &self.name.as_str())
+            .field("home", &self.link.address)
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+/// Poisons a remote end's channel without owning the end (it detaches nothing when dropped).
+pub(crate) struct RemoteControl {
+    link: Arc<Link>,
+    end: u64,
+    name: ChannelName,
+}
+
+impl RemoteEnd {
+    /// A handle that can poison this end's channel, for poison propagation.
+    pub(crate) fn control(&self) -> RemoteControl {
+        RemoteControl {
+            link: Arc::clone(&self.link),
+            end: self.end,
+            name: self.name.clone(),
+        }
+    }
+}
+
+impl ChannelControl for RemoteControl {
+    fn poison_from(&self, _: Side) -> bool {
+        matches!(
+            self.link.operate(self.end, Operation::Poison),
+            Some(OperationReply::Done)
+        )
+    }
+
+    fn channel_name(&self) -> &ChannelName {
+        &self.name
+    }
+}

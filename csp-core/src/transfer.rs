@@ -1,0 +1,376 @@
+//! Channel ends as serde values: how an end crosses into another OS process.
+//!
+//! Serializing an end lends out a counted end at the channel's home (a *ticket*) and writes a
+//! token naming the home, the ticket, the channel and a fingerprint of the end's side and
+//! element type. Deserializing claims the ticket: back home it becomes a local end again;
+//! elsewhere it becomes an end attached at the home. A fingerprint that does not match is
+//! refused with an error naming the channel and both types, never read as garbage.
+//!
+//! Tickets live in a [`TicketScope`] until the receiver has certainly decoded the value that
+//! carried them; tickets nobody claimed are then dropped, so that an end lost in transit does
+//! not keep its side alive for ever. Ends are serialized only inside csp's own transfers (a
+//! placed process's arguments or result, a value written to or read from a channel across OS
+//! processes); anywhere else serialization fails with a clear error.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::channel::{Deadline, Reader, Shortfall, Writer};
+use crate::error::ChannelName;
+use crate::net::message::{Operation, OperationReply, Wait};
+use crate::node::node;
+use crate::remote::{Link, RemoteEnd};
+
+/// A channel end kept at its home on behalf of another OS process.
+pub(crate) trait HomeEnd: Send + Sync + 'static {
+    fn fingerprint(&self) -> u64;
+    fn type_name(&self) -> &'static str;
+    fn name(&self) -> &ChannelName;
+    fn duplicate(&self) -> Box<dyn HomeEnd>;
+    fn poison(&self);
+    fn perform(&self, operation: Operation) -> OperationReply;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// The fingerprint of a reader (or writer) of `T`.
+pub(crate) fn fingerprint<T>(side: &str) -> u64 {
+    crate::registry::fingerprint(&format!("{side}<{}>", std::any::type_name::<T>()))
+}
+
+fn deadline(wait: Wait) -> Deadline {
+    match wait {
+        Wait::Not => Deadline::Now,
+        Wait::Forever => Deadline::Never,
+        Wait::For(timeout) => Deadline::after(timeout),
+    }
+}
+
+fn shortfall_reply(shortfall: Shortfall) -> OperationReply {
+    match shortfall {
+        Shortfall::NotReady => OperationReply::NotReady,
+        Shortfall::TimedOut => OperationReply::TimedOut,
+        Shortfall::Failed(error) => OperationReply::Failed(error),
+    }
+}
+
+/// Bytes that cannot be what the channel carries: poison the channel, loudly.
+fn malformed(
+    name: &ChannelName,
+    what: &str,
+    error: &dyn std::fmt::Display,
+    poison: impl FnOnce(),
+) -> OperationReply {
+    eprintln!("csp: channel {name}: {what}: {error}; the channel is poisoned");
+    poison();
+    OperationReply::Failed(crate::ChannelError::Poisoned {
+        channel: name.clone(),
+    })
+}
+
+pub(crate) struct HomeReader<T>(pub(crate) Reader<T>);
+pub(crate) struct HomeWriter<T>(pub(crate) Writer<T>);
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T> {
+    fn fingerprint(&self) -> u64 {
+        fingerprint::<T>("Reader")
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    fn name(&self) -> &ChannelName {
+        self.0.name()
+    }
+
+    fn duplicate(&self) -> Box<dyn HomeEnd> {
+        Box::new(HomeReader(self.0.clone()))
+    }
+
+    fn poison(&self) {
+        self.0.poison();
+    }
+
+    fn perform(&self, operation: Operation) -> OperationReply {
+        match operation {
+            Operation::Read { wait } => match self.0.read_until(deadline(wait)) {
+                Ok(value) => match postcard::to_stdvec(&value) {
+                    Ok(bytes) => OperationReply::Value(bytes),
+                    Err(error) => malformed(self.name(), "cannot encode a value", &error, || {
+                        self.poison()
+                    }),
+                },
+                Err(shortfall) => shortfall_reply(shortfall),
+            },
+            Operation::Poison => {
+                self.poison();
+                OperationReply::Done
+            }
+            Operation::Write { .. } => OperationReply::Unknown,
+        }
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T> {
+    fn fingerprint(&self) -> u64 {
+        fingerprint::<T>("Writer")
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    fn name(&self) -> &ChannelName {
+        self.0.name()
+    }
+
+    fn duplicate(&self) -> Box<dyn HomeEnd> {
+        Box::new(HomeWriter(self.0.clone()))
+    }
+
+    fn poison(&self) {
+        self.0.poison();
+    }
+
+    fn perform(&self, operation: Operation) -> OperationReply {
+        match operation {
+            Operation::Write { value, wait } => match postcard::from_bytes::<T>(&value) {
+                Ok(value) => match self.0.write_until(value, deadline(wait)) {
+                    Ok(()) => OperationReply::Done,
+                    Err((_, shortfall)) => shortfall_reply(shortfall),
+                },
+                Err(error) => malformed(
+                    self.name(),
+                    "received a value it cannot decode",
+                    &error,
+                    || self.poison(),
+                ),
+            },
+            Operation::Poison => {
+                self.poison();
+                OperationReply::Done
+            }
+            Operation::Read { .. } => OperationReply::Unknown,
+        }
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// A ticket lent out while encoding a value.
+enum Lent {
+    Here(u64),
+    Away { link: Arc<Link>, ticket: u64 },
+}
+
+thread_local! {
+    static SCOPE: RefCell<Option<Vec<Lent>>> = const { RefCell::new(None) };
+}
+
+/// The tickets lent out by one transfer; dropping the scope drops those nobody claimed.
+#[derive(Default)]
+pub(crate) struct TicketScope {
+    lent: Vec<Lent>,
+}
+
+impl TicketScope {
+    /// Runs `encode`, collecting the tickets it lends out.
+    pub(crate) fn collect<R>(encode: impl FnOnce() -> R) -> (R, TicketScope) {
+        let outer = SCOPE.with(|scope| scope.borrow_mut().replace(Vec::new()));
+        let result = encode();
+        let lent = SCOPE.with(|scope| std::mem::replace(&mut *scope.borrow_mut(), outer));
+        (
+            result,
+            TicketScope {
+                lent: lent.unwrap_or_default(),
+            },
+        )
+    }
+
+    fn record(lent: Lent) -> Result<(), Lent> {
+        SCOPE.with(|scope| match scope.borrow_mut().as_mut() {
+            Some(scope) => {
+                scope.push(lent);
+                Ok(())
+            }
+            None => Err(lent),
+        })
+    }
+}
+
+impl Drop for TicketScope {
+    fn drop(&mut self) {
+        for lent in self.lent.drain(..) {
+            match lent {
+                Lent::Here(ticket) => drop(node().take_ticket(ticket)),
+                Lent::Away { link, ticket } => {
+                    link.tell(&crate::net::message::SessionRequest::DropTicket { ticket });
+                }
+            }
+        }
+    }
+}
+
+/// What a serialized end looks like on the wire.
+#[derive(Serialize, Deserialize)]
+struct EndToken {
+    home: PathBuf,
+    ticket: u64,
+    fingerprint: u64,
+    channel: ChannelName,
+}
+
+const OUTSIDE: &str = "channel ends can only be serialized by csp's own transfers (a placed \
+                       process's arguments or result, or a value on a channel between OS processes)";
+
+/// Lends out `end` (a local end of a channel homed here) and returns its token.
+fn lend_here(end: Box<dyn HomeEnd>, channel: &ChannelName) -> Result<EndToken, String> {
+    let fingerprint = end.fingerprint();
+    let (ticket, home) = node()
+        .lend(end)
+        .map_err(|error| format!("cannot lend channel {channel}: {error}"))?;
+    TicketScope::record(Lent::Here(ticket)).map_err(|lent| {
+        if let Lent::Here(ticket) = lent {
+            drop(node().take_ticket(ticket));
+        }
+        OUTSIDE.to_string()
+    })?;
+    Ok(EndToken {
+        home,
+        ticket,
+        fingerprint,
+        channel: channel.clone(),
+    })
+}
+
+/// Lends out another end of a remote end's side, at its home.
+fn lend_away(remote: &RemoteEnd, fingerprint: u64) -> Result<EndToken, String> {
+    let ticket = remote.link().lend(remote.end())?;
+    let link = Arc::clone(remote.link());
+    let home = link.address().to_path_buf();
+    TicketScope::record(Lent::Away { link, ticket }).map_err(|lent| {
+        drop(TicketScope { lent: vec![lent] });
+        OUTSIDE.to_string()
+    })?;
+    Ok(EndToken {
+        home,
+        ticket,
+        fingerprint,
+        channel: remote.name().clone(),
+    })
+}
+
+/// Claims a token: the local end if the channel lives here, else an end attached at its home.
+fn claim(token: &EndToken) -> Result<Result<Box<dyn Any>, RemoteEnd>, String> {
+    if node().is_at(&token.home) {
+        let end = node()
+            .take_ticket(token.ticket)
+            .ok_or_else(|| format!("channel {}: the end was claimed already", token.channel))?;
+        if end.fingerprint() != token.fingerprint {
+            return Err(format!(
+                "channel {} carries `{}`, not the type this end expects",
+                token.channel,
+                end.type_name()
+            ));
+        }
+        return Ok(Ok(end.into_any()));
+    }
+    let link = Link::to(&token.home)
+        .map_err(|error| format!("channel {}: cannot reach its home: {error}", token.channel))?;
+    let end = link.attach(token.ticket, token.fingerprint)?;
+    Ok(Err(RemoteEnd::new(link, end, token.channel.clone())))
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Reader<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let token = match self.as_remote() {
+            None => lend_here(Box::new(HomeReader(self.clone())), self.name()),
+            Some(remote) => lend_away(remote, fingerprint::<T>("Reader")),
+        };
+        token
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl<'de, T: Serialize + DeserializeOwned + Send + 'static> Deserialize<'de> for Reader<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut token = EndToken::deserialize(deserializer)?;
+        token.fingerprint = check(
+            token.fingerprint,
+            fingerprint::<T>("Reader"),
+            &token.channel,
+            "Reader",
+            std::any::type_name::<T>(),
+        )
+        .map_err(serde::de::Error::custom)?;
+        match claim(&token).map_err(serde::de::Error::custom)? {
+            Ok(local) => local
+                .downcast::<HomeReader<T>>()
+                .map(|home| home.0)
+                .map_err(|_| serde::de::Error::custom("a channel end of another type")),
+            Err(remote) => Ok(Reader::from_remote(remote)),
+        }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Writer<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let token = match self.as_remote() {
+            None => lend_here(Box::new(HomeWriter(self.clone())), self.name()),
+            Some(remote) => lend_away(remote, fingerprint::<T>("Writer")),
+        };
+        token
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl<'de, T: Serialize + DeserializeOwned + Send + 'static> Deserialize<'de> for Writer<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut token = EndToken::deserialize(deserializer)?;
+        token.fingerprint = check(
+            token.fingerprint,
+            fingerprint::<T>("Writer"),
+            &token.channel,
+            "Writer",
+            std::any::type_name::<T>(),
+        )
+        .map_err(serde::de::Error::custom)?;
+        match claim(&token).map_err(serde::de::Error::custom)? {
+            Ok(local) => local
+                .downcast::<HomeWriter<T>>()
+                .map(|home| home.0)
+                .map_err(|_| serde::de::Error::custom("a channel end of another type")),
+            Err(remote) => Ok(Writer::from_remote(remote)),
+        }
+    }
+}
+
+/// The token's fingerprint must be the one this end's type expects; the home names the
+/// channel's real type if it is not.
+fn check(
+    token: u64,
+    expected: u64,
+    channel: &ChannelName,
+    side: &str,
+    type_name: &str,
+) -> Result<u64, String> {
+    if token == expected {
+        return Ok(token);
+    }
+    Err(format!(
+        "channel {channel}: the end sent is not a {side}<{type_name}> (its element type or side differs)"
+    ))
+}
