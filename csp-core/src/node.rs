@@ -399,3 +399,96 @@ fn serve_operations(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::frame;
+    use crate::transfer::TicketScope;
+    use crate::{Channel, Reader};
+    use std::io::{Read, Write};
+
+    fn connect_raw(hold: &Hold) -> UnixStream {
+        let stream = UnixStream::connect(hold.address()).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream
+    }
+
+    /// The node still serves a correct peer after the bad one.
+    fn still_serves(hold: &Hold) {
+        let mut stream = connect_raw(hold);
+        auth::connect(&mut stream, secret()).expect("a correct peer is still admitted");
+    }
+
+    #[test]
+    fn the_socket_lives_in_a_private_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let hold = node().hold().unwrap();
+        let directory = hold.address().parent().unwrap();
+        let mode = std::fs::metadata(directory).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+
+    #[test]
+    fn a_peer_with_the_wrong_secret_is_refused_before_anything_is_decoded() {
+        let hold = node().hold().unwrap();
+        let mut stream = connect_raw(&hold);
+        assert!(auth::connect(&mut stream, &Secret::random()).is_err());
+        still_serves(&hold);
+    }
+
+    #[test]
+    fn random_bytes_and_truncated_frames_close_only_that_connection() {
+        let hold = node().hold().unwrap();
+        // Garbage instead of a handshake.
+        let mut stream = connect_raw(&hold);
+        let _ = stream.write_all(&[0xff; 200]);
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest); // the node hangs up
+        // A valid handshake, then a frame announcing far more than it sends.
+        let mut stream = connect_raw(&hold);
+        auth::connect(&mut stream, secret()).unwrap();
+        let _ = stream.write_all(&u32::MAX.to_le_bytes());
+        let _ = stream.write_all(b"short");
+        drop(stream);
+        // A valid handshake, then a frame that does not decode as a Hello.
+        let mut stream = connect_raw(&hold);
+        auth::connect(&mut stream, secret()).unwrap();
+        frame::write_frame(&mut stream, &[200, 1, 2, 3], 64).unwrap();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        still_serves(&hold);
+    }
+
+    #[test]
+    fn an_end_of_the_wrong_type_is_refused_naming_the_channel_and_both_types() {
+        let channel = Channel::<u32>::named("typed");
+        let (bytes, lent) =
+            TicketScope::collect(|| postcard::to_stdvec(&channel.reader()).unwrap());
+        let error = postcard::from_bytes::<Reader<String>>(&bytes)
+            .map(|_| ())
+            .unwrap_err();
+        drop(lent);
+        let message = crate::transfer::explain(&error);
+        assert_eq!(
+            message,
+            "channel 'typed' sent a Reader<u32>, but it is received as a \
+             Reader<alloc::string::String>"
+        );
+        // The end was not claimed: the channel still has exactly its one reader.
+        assert!(format!("{channel:?}").contains("readers: 0"), "{channel:?}");
+    }
+
+    #[test]
+    fn serializing_an_end_outside_a_transfer_is_an_error() {
+        let channel = Channel::<u32>::new();
+        let error = postcard::to_stdvec(&channel.reader()).unwrap_err();
+        let message = crate::transfer::explain(&error);
+        assert!(
+            message.starts_with("channel ends can only be serialized by csp"),
+            "{message}"
+        );
+    }
+}

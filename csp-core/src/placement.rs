@@ -208,8 +208,10 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
     let result = match outcome {
         Ok((done, mut stream)) => {
             let decoded = done.result.and_then(|bytes| {
-                postcard::from_bytes::<R>(&bytes)
-                    .map_err(|error| fail(format!("its result could not be decoded: {error}")))
+                postcard::from_bytes::<R>(&bytes).map_err(|error| {
+                    let error = crate::transfer::explain(&error);
+                    fail(format!("its result could not be decoded: {error}"))
+                })
             });
             // Decoded (ends inside it claimed): the child may let go of what it lent.
             let _ = stream.write_all(&[1]);

@@ -118,7 +118,12 @@ pub trait EncodeSerde {
 
 impl<A: serde::Serialize> EncodeSerde for Encode<'_, A> {
     fn encode(&self) -> Result<Vec<u8>, String> {
-        postcard::to_stdvec(self.0).map_err(|error| format!("cannot encode the arguments: {error}"))
+        postcard::to_stdvec(self.0).map_err(|error| {
+            format!(
+                "cannot encode the arguments: {}",
+                crate::transfer::explain(&error)
+            )
+        })
     }
 }
 
@@ -161,11 +166,19 @@ impl<A: serde::de::DeserializeOwned, R: serde::Serialize + Send + 'static> Decod
             process: std::any::type_name::<fn(A) -> R>().to_string(),
             reason,
         };
-        let args: A = postcard::from_bytes(bytes)
-            .map_err(|error| process(format!("cannot decode the arguments: {error}")))?;
+        let args: A = postcard::from_bytes(bytes).map_err(|error| {
+            process(format!(
+                "cannot decode the arguments: {}",
+                crate::transfer::explain(&error)
+            ))
+        })?;
         let result = make(args).run()?;
-        postcard::to_stdvec(&result)
-            .map_err(|error| process(format!("cannot encode the result: {error}")))
+        postcard::to_stdvec(&result).map_err(|error| {
+            process(format!(
+                "cannot encode the result: {}",
+                crate::transfer::explain(&error)
+            ))
+        })
     }
 }
 

@@ -229,14 +229,38 @@ struct EndToken {
     ticket: u64,
     fingerprint: u64,
     channel: ChannelName,
+    /// The sender's end type, for error messages: `Reader<u32>`.
+    carries: String,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Keeps the message of a failed (de)serialization so that [`explain`] can recover it:
+/// postcard reports custom errors without their text.
+fn remember(message: String) -> String {
+    LAST_ERROR.with(|last| *last.borrow_mut() = Some(message.clone()));
+    message
+}
+
+/// The full text of a postcard error, including what an end's (de)serialization said.
+pub(crate) fn explain(error: &postcard::Error) -> String {
+    match error {
+        postcard::Error::SerdeSerCustom | postcard::Error::SerdeDeCustom => LAST_ERROR
+            .with(|last| last.borrow_mut().take())
+            .unwrap_or_else(|| error.to_string()),
+        _ => error.to_string(),
+    }
 }
 
 const OUTSIDE: &str = "channel ends can only be serialized by csp's own transfers (a placed \
                        process's arguments or result, or a value on a channel between OS processes)";
 
 /// Lends out `end` (a local end of a channel homed here) and returns its token.
-fn lend_here(end: Box<dyn HomeEnd>, channel: &ChannelName) -> Result<EndToken, String> {
+fn lend_here(end: Box<dyn HomeEnd>, channel: &ChannelName, side: &str) -> Result<EndToken, String> {
     let fingerprint = end.fingerprint();
+    let carries = format!("{side}<{}>", end.type_name());
     let (ticket, home) = node()
         .lend(end)
         .map_err(|error| format!("cannot lend channel {channel}: {error}"))?;
@@ -251,11 +275,12 @@ fn lend_here(end: Box<dyn HomeEnd>, channel: &ChannelName) -> Result<EndToken, S
         ticket,
         fingerprint,
         channel: channel.clone(),
+        carries,
     })
 }
 
 /// Lends out another end of a remote end's side, at its home.
-fn lend_away(remote: &RemoteEnd, fingerprint: u64) -> Result<EndToken, String> {
+fn lend_away(remote: &RemoteEnd, fingerprint: u64, carries: String) -> Result<EndToken, String> {
     let ticket = remote.link().lend(remote.end())?;
     let link = Arc::clone(remote.link());
     let home = link.address().to_path_buf();
@@ -268,6 +293,7 @@ fn lend_away(remote: &RemoteEnd, fingerprint: u64) -> Result<EndToken, String> {
         ticket,
         fingerprint,
         channel: remote.name().clone(),
+        carries,
     })
 }
 
@@ -292,85 +318,61 @@ fn claim(token: &EndToken) -> Result<Result<Box<dyn Any>, RemoteEnd>, String> {
     Ok(Err(RemoteEnd::new(link, end, token.channel.clone())))
 }
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Reader<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let token = match self.as_remote() {
-            None => lend_here(Box::new(HomeReader(self.clone())), self.name()),
-            Some(remote) => lend_away(remote, fingerprint::<T>("Reader")),
-        };
-        token
-            .map_err(serde::ser::Error::custom)?
-            .serialize(serializer)
-    }
-}
-
-impl<'de, T: Serialize + DeserializeOwned + Send + 'static> Deserialize<'de> for Reader<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut token = EndToken::deserialize(deserializer)?;
-        token.fingerprint = check(
-            token.fingerprint,
-            fingerprint::<T>("Reader"),
-            &token.channel,
-            "Reader",
-            std::any::type_name::<T>(),
-        )
-        .map_err(serde::de::Error::custom)?;
-        match claim(&token).map_err(serde::de::Error::custom)? {
-            Ok(local) => local
-                .downcast::<HomeReader<T>>()
-                .map(|home| home.0)
-                .map_err(|_| serde::de::Error::custom("a channel end of another type")),
-            Err(remote) => Ok(Reader::from_remote(remote)),
+macro_rules! end_serde {
+    ($end:ident, $home:ident, $side:literal) => {
+        impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for $end<T> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let token = match self.as_remote() {
+                    None => lend_here(Box::new($home(self.clone())), self.name(), $side),
+                    Some(remote) => lend_away(
+                        remote,
+                        fingerprint::<T>($side),
+                        format!("{}<{}>", $side, std::any::type_name::<T>()),
+                    ),
+                };
+                token
+                    .map_err(remember)
+                    .map_err(serde::ser::Error::custom)?
+                    .serialize(serializer)
+            }
         }
-    }
-}
 
-impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for Writer<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let token = match self.as_remote() {
-            None => lend_here(Box::new(HomeWriter(self.clone())), self.name()),
-            Some(remote) => lend_away(remote, fingerprint::<T>("Writer")),
-        };
-        token
-            .map_err(serde::ser::Error::custom)?
-            .serialize(serializer)
-    }
-}
-
-impl<'de, T: Serialize + DeserializeOwned + Send + 'static> Deserialize<'de> for Writer<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut token = EndToken::deserialize(deserializer)?;
-        token.fingerprint = check(
-            token.fingerprint,
-            fingerprint::<T>("Writer"),
-            &token.channel,
-            "Writer",
-            std::any::type_name::<T>(),
-        )
-        .map_err(serde::de::Error::custom)?;
-        match claim(&token).map_err(serde::de::Error::custom)? {
-            Ok(local) => local
-                .downcast::<HomeWriter<T>>()
-                .map(|home| home.0)
-                .map_err(|_| serde::de::Error::custom("a channel end of another type")),
-            Err(remote) => Ok(Writer::from_remote(remote)),
+        impl<'de, T: Serialize + DeserializeOwned + Send + 'static> Deserialize<'de> for $end<T> {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let token = EndToken::deserialize(deserializer)?;
+                check(
+                    &token,
+                    fingerprint::<T>($side),
+                    $side,
+                    std::any::type_name::<T>(),
+                )
+                .map_err(remember)
+                .map_err(serde::de::Error::custom)?;
+                match claim(&token)
+                    .map_err(remember)
+                    .map_err(serde::de::Error::custom)?
+                {
+                    Ok(local) => local
+                        .downcast::<$home<T>>()
+                        .map(|home| home.0)
+                        .map_err(|_| serde::de::Error::custom("a channel end of another type")),
+                    Err(remote) => Ok($end::from_remote(remote)),
+                }
+            }
         }
-    }
+    };
 }
 
-/// The token's fingerprint must be the one this end's type expects; the home names the
-/// channel's real type if it is not.
-fn check(
-    token: u64,
-    expected: u64,
-    channel: &ChannelName,
-    side: &str,
-    type_name: &str,
-) -> Result<u64, String> {
-    if token == expected {
-        return Ok(token);
+end_serde!(Reader, HomeReader, "Reader");
+end_serde!(Writer, HomeWriter, "Writer");
+
+/// The token's fingerprint must be the one this end's type expects.
+fn check(token: &EndToken, expected: u64, side: &str, type_name: &str) -> Result<(), String> {
+    if token.fingerprint == expected {
+        return Ok(());
     }
     Err(format!(
-        "channel {channel}: the end sent is not a {side}<{type_name}> (its element type or side differs)"
+        "channel {} sent a {}, but it is received as a {side}<{type_name}>",
+        token.channel, token.carries
     ))
 }

@@ -1,0 +1,246 @@
+//! Channel ends passed to processes in other OS processes: the same semantics as on threads.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{LIMIT, join, start, still_blocked};
+use csp::prelude::*;
+use csp::{ChannelError, RunError};
+
+csp::child_entry!();
+
+#[process]
+fn produce(out: Writer<u64>, from: u64, count: u64) -> Result<u32, csp::Error> {
+    for n in from..from + count {
+        out.write(n)?;
+    }
+    Ok(std::process::id())
+}
+
+#[process]
+fn consume(input: Reader<u64>) -> (Vec<u64>, u32) {
+    (input.iter().collect(), std::process::id())
+}
+
+#[test]
+fn a_child_writes_and_the_parent_reads_until_the_child_retires() {
+    let channel = Channel::named("numbers");
+    let reader = channel.reader();
+    let child = produce(channel.writer(), 1, 5).os().unwrap().spawn();
+    let got: Vec<u64> = reader.iter().collect(); // ends when the child's end retires
+    assert_eq!(got, [1, 2, 3, 4, 5]);
+    let pid = child.join_timeout(LIMIT).unwrap().unwrap();
+    assert_ne!(pid, std::process::id());
+}
+
+#[test]
+fn a_rendezvous_write_to_a_reader_in_a_child_waits_for_it() {
+    let channel = Channel::<u64>::new();
+    let writer = channel.writer();
+    let child = consume(channel.reader()).os().unwrap().spawn();
+    for n in 0..3 {
+        writer.write(n).unwrap();
+    }
+    drop(writer);
+    let (got, pid) = child.join_timeout(LIMIT).unwrap();
+    assert_eq!(got, [0, 1, 2]);
+    assert_ne!(pid, std::process::id());
+}
+
+#[test]
+fn producers_and_consumers_spread_over_several_os_processes() {
+    let channel = Channel::named("shared");
+    let (a, b, c, d) = parallel![
+        produce(channel.writer(), 0, 50).os().unwrap(),
+        produce(channel.writer(), 100, 50).os().unwrap(),
+        consume(channel.reader()).os().unwrap(),
+        consume(channel.reader()).os().unwrap(),
+    ]
+    .run_timeout(LIMIT)
+    .unwrap();
+    assert!(a.is_ok() && b.is_ok());
+    let pids = [a.unwrap(), b.unwrap(), c.1, d.1];
+    let distinct: std::collections::HashSet<_> = pids.iter().collect();
+    assert_eq!(distinct.len(), 4, "four OS processes: {pids:?}");
+    let mut all: Vec<u64> = c.0.into_iter().chain(d.0).collect();
+    all.sort_unstable();
+    let expected: Vec<u64> = (0..50).chain(100..150).collect();
+    assert_eq!(all, expected, "every message exactly once");
+}
+
+#[test]
+fn a_buffered_channel_across_processes_lets_writes_finish_without_a_reader() {
+    let channel = Channel::<u64>::buffered(4);
+    let reader = channel.reader();
+    let pid = produce(channel.writer(), 7, 4)
+        .os()
+        .unwrap()
+        .run_timeout(LIMIT)
+        .unwrap()
+        .unwrap();
+    assert_ne!(pid, std::process::id());
+    assert_eq!(channel.len(), 4, "the child's writes are buffered at home");
+    assert_eq!(reader.iter().collect::<Vec<_>>(), [7, 8, 9, 10]);
+}
+
+#[process]
+fn poison_after(out: Writer<u64>, count: u64) -> Result<(), csp::Error> {
+    for n in 0..count {
+        out.write(n)?;
+    }
+    out.poison();
+    Ok(())
+}
+
+#[test]
+fn poison_from_a_child_reaches_the_parent() {
+    let channel = Channel::<u64>::new();
+    let reader = channel.reader();
+    let child = poison_after(channel.writer(), 2).os().unwrap().spawn();
+    assert_eq!(reader.read().unwrap(), 0);
+    assert_eq!(reader.read().unwrap(), 1);
+    assert!(reader.read().unwrap_err().is_poisoned());
+    child.join_timeout(LIMIT).unwrap().unwrap();
+}
+
+#[process]
+fn relay(input: Reader<u64>, out: Writer<u64>) -> Result<(), ChannelError> {
+    loop {
+        out.write(input.read()?)?;
+    }
+}
+
+#[test]
+fn poison_propagates_through_a_process_in_a_child() {
+    let (a, b) = (Channel::<u64>::named("a"), Channel::<u64>::named("b"));
+    let (source, sink) = (a.writer(), b.reader());
+    let child = relay(a.reader(), b.writer()).os().unwrap().spawn();
+    source.write(5).unwrap();
+    assert_eq!(sink.read().unwrap(), 5);
+    sink.poison(); // the relay's next write fails; it passes the poison on to `a`
+    source.write(6).unwrap(); // taken by the relay, which then finds `b` poisoned
+    let ended = child.join_timeout(LIMIT).unwrap();
+    assert!(ended.unwrap_err().is_poisoned());
+    assert!(
+        source.write(7).unwrap_err().error.is_poisoned(),
+        "the poison came back to `a`"
+    );
+}
+
+#[process]
+fn hold_and_hang(input: Reader<u64>, report: Writer<u32>) -> u64 {
+    let _keep = &input;
+    let _ = report.write(std::process::id()); // proves the ends are attached
+    std::thread::sleep(Duration::from_secs(60));
+    0
+}
+
+#[test]
+fn a_child_killed_while_holding_ends_poisons_them_promptly() {
+    let (channel, pids) = (Channel::<u64>::named("held"), Channel::<u32>::new());
+    let writer = channel.writer();
+    let child = hold_and_hang(channel.reader(), pids.writer()).os().unwrap();
+    let running = start(move || child.run());
+    let pid = pids
+        .reader()
+        .read_timeout(LIMIT)
+        .expect("the child reports its pid");
+    let blocked = start(move || writer.write(1));
+    still_blocked("a write nobody reads", &blocked, Duration::from_millis(100));
+    let killed = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let error = join("the blocked write", blocked).unwrap_err();
+    assert!(error.error.is_poisoned(), "{}", error.error);
+    assert!(
+        killed.elapsed() < Duration::from_secs(1),
+        "poisoned after {:?}",
+        killed.elapsed()
+    );
+    match join("the composition", running) {
+        Err(RunError::ChildDied { status, .. }) => assert_eq!(status, "killed by SIGKILL"),
+        other => panic!("expected the child's death, got {other:?}"),
+    }
+}
+
+#[process]
+fn reply_through(requests: Reader<Writer<String>>) -> Result<(), ChannelError> {
+    for reply in &requests {
+        reply.write(format!("pid {}", std::process::id()))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn mobile_ends_sent_inside_messages_work_across_processes() {
+    let requests = Channel::<Writer<String>>::named("requests");
+    let sender = requests.writer();
+    let child = reply_through(requests.reader()).os().unwrap().spawn();
+    for _ in 0..3 {
+        let reply = Channel::<String>::named("reply");
+        sender.write(reply.writer()).unwrap();
+        let answer = reply.reader().read().unwrap();
+        assert!(answer.starts_with("pid "), "{answer}");
+        assert_ne!(answer, format!("pid {}", std::process::id()));
+    }
+    drop(sender);
+    child.join_timeout(LIMIT).unwrap().unwrap();
+}
+
+#[process]
+fn pass_on(input: Reader<u64>) -> Result<Vec<u64>, RunError> {
+    // A child hands its end of the parent's channel to a grandchild.
+    let (got, _) = consume(input).os()?.run()?;
+    Ok(got)
+}
+
+#[test]
+fn a_child_can_pass_an_end_on_to_a_grandchild() {
+    let channel = Channel::<u64>::new();
+    let writer = channel.writer();
+    let child = pass_on(channel.reader()).os().unwrap().spawn();
+    for n in [4, 5, 6] {
+        writer.write(n).unwrap();
+    }
+    drop(writer);
+    assert_eq!(child.join_timeout(LIMIT).unwrap().unwrap(), [4, 5, 6]);
+}
+
+#[process]
+fn choose_remotely(input: Reader<u64>) -> Result<u64, csp::SelectError> {
+    csp::select! { v = read(input) => v }
+}
+
+#[test]
+fn a_choice_over_a_remote_end_says_it_is_not_supported_yet() {
+    let channel = Channel::<u64>::new();
+    let result = choose_remotely(channel.reader())
+        .os()
+        .unwrap()
+        .run_timeout(LIMIT)
+        .unwrap();
+    assert_eq!(result, Err(csp::SelectError::RemoteGuard { guard: 0 }));
+}
+
+#[test]
+fn timeouts_work_on_remote_ends() {
+    let channel = Channel::<u64>::new();
+    let _writer = channel.writer();
+    let result = timed_read(channel.reader())
+        .os()
+        .unwrap()
+        .run_timeout(LIMIT)
+        .unwrap();
+    assert_eq!(result, "timed out");
+}
+
+#[process]
+fn timed_read(input: Reader<u64>) -> String {
+    match input.read_timeout(Duration::from_millis(50)) {
+        Err(csp::ReadTimeoutError::Timeout { .. }) => "timed out".into(),
+        other => format!("{other:?}"),
+    }
+}
