@@ -244,3 +244,50 @@ fn timed_read(input: Reader<u64>) -> String {
         other => format!("{other:?}"),
     }
 }
+
+#[process]
+fn hang_forever(report: Writer<u32>) -> u8 {
+    let _ = report.write(std::process::id());
+    std::thread::sleep(Duration::from_secs(120));
+    0
+}
+
+#[process]
+fn place_a_hanging_grandchild(report: Writer<u32>) -> Result<u8, RunError> {
+    let _ = report.write(std::process::id());
+    hang_forever(report).os()?.run()
+}
+
+#[test]
+fn a_grandchild_dies_with_its_parent() {
+    let pids = Channel::<u32>::named("pids");
+    let reader = pids.reader();
+    let running = place_a_hanging_grandchild(pids.writer())
+        .os()
+        .unwrap()
+        .spawn();
+    let child = reader.read_timeout(LIMIT).expect("the child reports");
+    let grandchild = reader.read_timeout(LIMIT).expect("the grandchild reports");
+    assert_ne!(child, grandchild);
+    std::process::Command::new("kill")
+        .args(["-9", &child.to_string()])
+        .status()
+        .unwrap();
+    // The grandchild gets SIGKILL when its parent dies; poll (bounded) until it is gone.
+    let killed = Instant::now();
+    while std::path::Path::new(&format!("/proc/{grandchild}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+    {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "the grandchild outlived its parent"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    match running.join_timeout(LIMIT) {
+        Err(RunError::ChildDied { status, .. }) => assert_eq!(status, "killed by SIGKILL"),
+        other => panic!("expected the child's death, got {other:?}"),
+    }
+}
