@@ -10,7 +10,8 @@
 //! communication, then poisons its input: the poison spreads back through delta, succ and
 //! prefix (each passes it on to its channel ends) and the whole network shuts down.
 //!
-//! Run: `cargo run --release --example commstime [LOOPS] [RUNS]`.
+//! Run: `cargo run --release --example commstime [LOOPS] [RUNS] [--os]`. With `--os`, each
+//! of the four processes runs in its own OS process (the channels stay in this one).
 
 use std::time::{Duration, Instant};
 
@@ -59,8 +60,18 @@ fn consumer(input: Reader<u64>, loops: u64, runs: u32) -> Result<Vec<Duration>, 
     Ok(times)
 }
 
+/// Runs `process` where the command line asked.
+fn placed<R>(process: Process<R>, os: bool) -> Result<Process<R>, csp::RunError>
+where
+    R: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+{
+    if os { process.os() } else { Ok(process) }
+}
+
+#[csp::main]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let os = std::env::args().any(|arg| arg == "--os");
+    let mut args = std::env::args().skip(1).filter(|arg| arg != "--os");
     let loops: u64 = args.next().map_or(Ok(200_000), |s| s.parse())?;
     let runs: u32 = args.next().map_or(Ok(3), |s| s.parse())?;
 
@@ -70,12 +81,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Channel::named("c"),
         Channel::named("d"),
     );
-    println!("commstime: prefix, delta, succ and consumer on threads, {loops} loops x {runs} runs");
+    let placement = if os {
+        "each in its own OS process"
+    } else {
+        "on threads"
+    };
+    println!(
+        "commstime: prefix, delta, succ and consumer {placement}, {loops} loops x {runs} runs"
+    );
     let (_, _, _, times) = parallel![
-        prefix(0, b.reader(), a.writer()),
-        delta(a.reader(), c.writer(), d.writer()),
-        succ(c.reader(), b.writer()),
-        consumer(d.reader(), loops, runs),
+        placed(prefix(0, b.reader(), a.writer()), os)?,
+        placed(delta(a.reader(), c.writer(), d.writer()), os)?,
+        placed(succ(c.reader(), b.writer()), os)?,
+        placed(consumer(d.reader(), loops, runs), os)?,
     ]
     .run()?;
     for (run, time) in times?.iter().enumerate() {

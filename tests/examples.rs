@@ -134,3 +134,33 @@ fn prime_sieve_finds_the_primes_and_shuts_down_by_poison() {
         "{out}"
     );
 }
+
+#[test]
+fn commstime_runs_with_every_process_in_its_own_os_process() {
+    let out = run("commstime", &["300", "1", "--os"]);
+    assert!(
+        out.starts_with("commstime: prefix, delta, succ and consumer each in its own OS process"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|line| line.starts_with("run 1: "))
+            .count(),
+        1,
+        "{out}"
+    );
+    assert!(out.ends_with("network shut down by poison\n"), "{out}");
+}
+
+#[test]
+fn os_producer_consumer_moves_every_job_between_os_processes() {
+    let out = run("os_producer_consumer", &[]);
+    assert_eq!(
+        out,
+        "parent, consumer and producers are distinct OS processes: true\n\
+         jobs received: 15\n\
+         from producer 0: 0 1 2 3 4\n\
+         from producer 1: 0 1 2 3 4\n\
+         from producer 2: 0 1 2 3 4\n"
+    );
+}
