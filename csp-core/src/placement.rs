@@ -160,7 +160,7 @@ fn run_job(address: &Path) -> Result<(), String> {
                      executable rebuilt while running?)"
                 .to_string(),
         }),
-        Some(entry) => (entry.run)(&job.arguments),
+        Some(entry) => (entry.run)(&job.arguments).map(serde_bytes::ByteBuf::from),
     });
     send(&mut stream, &Done { result }).map_err(|error| error.to_string())?;
     stream

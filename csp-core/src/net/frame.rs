@@ -72,8 +72,16 @@ pub fn read_frame<R: Read>(
     }
     buffer.clear();
     // Grow with what actually arrives: a header alone cannot make us allocate `limit` bytes.
-    buffer.reserve(announced.min(INITIAL_RESERVE));
-    let got = stream.take(announced as u64).read_to_end(buffer)?;
+    // Once the first part has arrived, reserve the rest at once instead of doubling.
+    let first = announced.min(INITIAL_RESERVE);
+    buffer.reserve(first);
+    let mut got = stream.take(first as u64).read_to_end(buffer)?;
+    if got == first && announced > first {
+        buffer.reserve_exact(announced - first);
+        got += stream
+            .take((announced - first) as u64)
+            .read_to_end(buffer)?;
+    }
     if got < announced {
         return Err(FrameError::Truncated {
             got,

@@ -31,13 +31,14 @@ pub(crate) enum Hello {
 pub(crate) struct Job {
     pub(crate) name: String,
     pub(crate) fingerprint: u64,
+    #[serde(with = "serde_bytes")]
     pub(crate) arguments: Vec<u8>,
 }
 
 /// A child's result.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Done {
-    pub(crate) result: Result<Vec<u8>, RunError>,
+    pub(crate) result: Result<serde_bytes::ByteBuf, RunError>,
 }
 
 /// A request on a session connection.
@@ -66,8 +67,15 @@ pub(crate) enum SessionReply {
 /// A channel operation, performed at the home.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Operation {
-    Read { wait: Wait },
-    Write { value: Vec<u8>, wait: Wait },
+    Read {
+        wait: Wait,
+    },
+    Write {
+        // Already encoded: copied in bulk, not byte by byte.
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        wait: Wait,
+    },
     Poison,
 }
 
@@ -89,7 +97,7 @@ pub(crate) struct OperationRequest {
 /// The outcome of an operation.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum OperationReply {
-    Value(Vec<u8>),
+    Value(#[serde(with = "serde_bytes")] Vec<u8>),
     Done,
     NotReady,
     TimedOut,

@@ -1,0 +1,302 @@
+//! Cross-process round trip and one-way throughput, side by side in one run with a raw
+//! Unix-socket ping-pong written for this benchmark and Python multiprocessing's Pipe and
+//! Queue doing the same work. Prints a Markdown table of medians and ratios.
+//!
+//! Run: `cargo bench --bench cross_process` (needs `python3`).
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::process::Command;
+use std::time::Instant;
+
+use csp::prelude::*;
+use serde_bytes::ByteBuf;
+
+/// (message size, round trips or messages per measurement)
+const SIZES: [(usize, u32); 3] = [(8, 2000), (64 << 10, 300), (1 << 20, 40)];
+const REPEATS: usize = 3;
+
+#[process]
+fn echo(input: Reader<Vec<u8>>, output: Writer<Vec<u8>>) -> Result<(), csp::Error> {
+    loop {
+        output.write(input.read()?)?;
+    }
+}
+
+#[process]
+fn echo_bytes(input: Reader<ByteBuf>, output: Writer<ByteBuf>) -> Result<(), csp::Error> {
+    loop {
+        output.write(input.read()?)?;
+    }
+}
+
+#[process]
+fn source_bytes(output: Writer<ByteBuf>, size: usize, count: u32) -> Result<(), csp::Error> {
+    for _ in 0..count {
+        output.write(ByteBuf::from(vec![7u8; size]))?;
+    }
+    Ok(())
+}
+
+#[process]
+fn source(output: Writer<Vec<u8>>, size: usize, count: u32) -> Result<(), csp::Error> {
+    for _ in 0..count {
+        output.write(vec![7u8; size])?;
+    }
+    Ok(())
+}
+
+fn read_frame(stream: &mut UnixStream, buffer: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header)?;
+    buffer.resize(u32::from_le_bytes(header) as usize, 0);
+    stream.read_exact(buffer)
+}
+
+fn write_frame(stream: &mut UnixStream, payload: &[u8]) -> std::io::Result<()> {
+    stream.write_all(&(payload.len() as u32).to_le_bytes())?;
+    stream.write_all(payload)
+}
+
+/// The raw peer: connects to `path` and echoes `count` frames (or sends them, one way).
+#[process]
+fn raw_peer(path: String, size: usize, count: u32, one_way: bool) -> Result<(), String> {
+    let mut stream = UnixStream::connect(&path).map_err(|e| e.to_string())?;
+    let mut buffer = Vec::new();
+    if one_way {
+        let payload = vec![7u8; size];
+        for _ in 0..count {
+            write_frame(&mut stream, &payload).map_err(|e| e.to_string())?;
+        }
+    } else {
+        for _ in 0..count {
+            read_frame(&mut stream, &mut buffer).map_err(|e| e.to_string())?;
+            write_frame(&mut stream, &buffer).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// A payload type and the processes that echo and send it.
+trait Payload: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static {
+    fn make(size: usize) -> Self;
+    fn echo(input: Reader<Self>, output: Writer<Self>) -> Process<Result<(), csp::Error>>;
+    fn source(output: Writer<Self>, size: usize, count: u32) -> Process<Result<(), csp::Error>>;
+}
+
+impl Payload for Vec<u8> {
+    fn make(size: usize) -> Self {
+        vec![7u8; size]
+    }
+    fn echo(input: Reader<Self>, output: Writer<Self>) -> Process<Result<(), csp::Error>> {
+        echo(input, output)
+    }
+    fn source(output: Writer<Self>, size: usize, count: u32) -> Process<Result<(), csp::Error>> {
+        source(output, size, count)
+    }
+}
+
+impl Payload for ByteBuf {
+    fn make(size: usize) -> Self {
+        ByteBuf::from(vec![7u8; size])
+    }
+    fn echo(input: Reader<Self>, output: Writer<Self>) -> Process<Result<(), csp::Error>> {
+        echo_bytes(input, output)
+    }
+    fn source(output: Writer<Self>, size: usize, count: u32) -> Process<Result<(), csp::Error>> {
+        source_bytes(output, size, count)
+    }
+}
+
+/// Seconds per operation for csp across OS processes.
+fn csp_run<P: Payload>(size: usize, count: u32, one_way: bool) -> f64 {
+    let (to_child, from_child) = (Channel::<P>::new(), Channel::<P>::new());
+    let (writer, reader) = (to_child.writer(), from_child.reader());
+    let child = if one_way {
+        P::source(from_child.writer(), size, count + 1)
+            .os()
+            .unwrap()
+            .spawn()
+    } else {
+        P::echo(to_child.reader(), from_child.writer())
+            .os()
+            .unwrap()
+            .spawn()
+    };
+    drop((to_child, from_child));
+    let payload = P::make(size);
+    let started;
+    if one_way {
+        reader.read().unwrap(); // the child is running
+        started = Instant::now();
+        for _ in 0..count {
+            reader.read().unwrap();
+        }
+    } else {
+        writer.write(payload.clone()).unwrap();
+        reader.read().unwrap();
+        started = Instant::now();
+        for _ in 0..count {
+            writer.write(payload.clone()).unwrap();
+            reader.read().unwrap();
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    drop((writer, reader));
+    let _ = child.join();
+    elapsed / f64::from(count)
+}
+
+/// Seconds per operation for a raw Unix socket between two OS processes.
+fn raw_run(size: usize, count: u32, one_way: bool) -> f64 {
+    let directory = std::env::temp_dir().join(format!("csp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let path = directory.join(format!("raw-{size}-{one_way}"));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let peer = raw_peer(path.display().to_string(), size, count + 1, one_way)
+        .os()
+        .unwrap()
+        .spawn();
+    let (mut stream, _) = listener.accept().unwrap();
+    let payload = vec![7u8; size];
+    let mut buffer = Vec::new();
+    let started;
+    if one_way {
+        read_frame(&mut stream, &mut buffer).unwrap();
+        started = Instant::now();
+        for _ in 0..count {
+            read_frame(&mut stream, &mut buffer).unwrap();
+        }
+    } else {
+        write_frame(&mut stream, &payload).unwrap();
+        read_frame(&mut stream, &mut buffer).unwrap();
+        started = Instant::now();
+        for _ in 0..count {
+            write_frame(&mut stream, &payload).unwrap();
+            read_frame(&mut stream, &mut buffer).unwrap();
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    peer.join().unwrap().unwrap();
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir(&directory);
+    elapsed / f64::from(count)
+}
+
+fn python_runs() -> Option<std::collections::HashMap<String, f64>> {
+    let counts: Vec<String> = SIZES
+        .iter()
+        .map(|(size, count)| format!("\"{size}\": {count}"))
+        .collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/mp_peer.py");
+    let mut runs: Vec<std::collections::HashMap<String, f64>> = Vec::new();
+    for _ in 0..REPEATS {
+        let output = Command::new("python3")
+            .arg(script)
+            .arg(format!("{{{}}}", counts.join(", ")))
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            eprintln!(
+                "python peer failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return None;
+        }
+        runs.push(parse_flat_json(&String::from_utf8_lossy(&output.stdout)));
+    }
+    let keys: Vec<String> = runs[0].keys().cloned().collect();
+    Some(
+        keys.into_iter()
+            .map(|key| {
+                let samples = runs
+                    .iter()
+                    .filter_map(|run| run.get(&key).copied())
+                    .collect();
+                (key, median(samples))
+            })
+            .collect(),
+    )
+}
+
+/// Parses the peer's one-level JSON object of numbers.
+fn parse_flat_json(text: &str) -> std::collections::HashMap<String, f64> {
+    text.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(',')
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once(':')?;
+            Some((
+                key.trim().trim_matches('"').to_string(),
+                value.trim().parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+fn micros(seconds: f64) -> String {
+    format!("{:.1}", seconds * 1e6)
+}
+
+#[csp::main]
+fn main() {
+    println!("Measuring {REPEATS} repeats of each; medians (us per operation) and ratios.\n");
+    let python = python_runs();
+    println!(
+        "| workload | size | csp `Vec<u8>` | csp `ByteBuf` | raw socket | mp.Pipe | mp.Queue | csp (ByteBuf) / raw | Pipe / csp (ByteBuf) | Queue / csp (ByteBuf) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for one_way in [false, true] {
+        for (size, count) in SIZES {
+            let csp_vec = median(
+                (0..REPEATS)
+                    .map(|_| csp_run::<Vec<u8>>(size, count, one_way))
+                    .collect(),
+            );
+            let csp = median(
+                (0..REPEATS)
+                    .map(|_| csp_run::<ByteBuf>(size, count, one_way))
+                    .collect(),
+            );
+            let raw = median(
+                (0..REPEATS)
+                    .map(|_| raw_run(size, count, one_way))
+                    .collect(),
+            );
+            let kind = if one_way { "one_way" } else { "round_trip" };
+            let py = |which: &str| {
+                python
+                    .as_ref()
+                    .and_then(|p| p.get(&format!("{kind}/{size}/{which}")).copied())
+            };
+            let (pipe, queue) = (py("pipe"), py("queue"));
+            let show = |v: Option<f64>| v.map_or("n/a".to_string(), micros);
+            let ratio =
+                |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}x", v / csp));
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} | {} |",
+                kind.replace('_', " "),
+                match size {
+                    8 => "8 B".to_string(),
+                    s if s < 1 << 20 => format!("{} KiB", s >> 10),
+                    s => format!("{} MiB", s >> 20),
+                },
+                micros(csp_vec),
+                micros(csp),
+                micros(raw),
+                show(pipe),
+                show(queue),
+                csp / raw,
+                ratio(pipe),
+                ratio(queue),
+            );
+        }
+    }
+}
