@@ -210,19 +210,215 @@ fn a_child_can_pass_an_end_on_to_a_grandchild() {
 }
 
 #[process]
-fn choose_remotely(input: Reader<u64>) -> Result<u64, csp::SelectError> {
-    csp::select! { v = read(input) => v }
+fn merge(left: Reader<u64>, right: Reader<u64>) -> Result<Vec<(u8, u64)>, csp::Error> {
+    let mut alt = Alternation::fair();
+    let mut got = Vec::new();
+    let mut open = [true, true];
+    while open[0] || open[1] {
+        let step = csp::select! {
+            &mut alt;
+            v = read(left), if open[0] => Some((0, v)),
+            v = read(right), if open[1] => Some((1, v)),
+        };
+        match step {
+            Ok(Some(item)) => got.push(item),
+            Ok(None) => {}
+            Err(csp::SelectError::Channel { guard, error }) if error.is_retired() => {
+                open[guard] = false
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(got)
 }
 
 #[test]
-fn a_choice_over_a_remote_end_says_it_is_not_supported_yet() {
-    let channel = Channel::<u64>::new();
-    let result = choose_remotely(channel.reader())
+fn a_child_chooses_over_channels_homed_in_the_parent() {
+    let (left, right) = (
+        Channel::<u64>::named("left"),
+        Channel::<u64>::named("right"),
+    );
+    let (lw, rw) = (left.writer(), right.writer());
+    let child = merge(left.reader(), right.reader()).os().unwrap().spawn();
+    for n in 0..20 {
+        lw.write(n).unwrap();
+        rw.write(100 + n).unwrap();
+    }
+    drop((lw, rw));
+    let got = child.join_timeout(LIMIT).unwrap().unwrap();
+    let from_left: Vec<u64> = got
+        .iter()
+        .filter(|(g, _)| *g == 0)
+        .map(|&(_, v)| v)
+        .collect();
+    let from_right: Vec<u64> = got
+        .iter()
+        .filter(|(g, _)| *g == 1)
+        .map(|&(_, v)| v)
+        .collect();
+    assert_eq!(from_left, (0..20).collect::<Vec<_>>());
+    assert_eq!(from_right, (100..120).collect::<Vec<_>>());
+}
+
+#[process]
+fn mix_local_and_remote(remote: Reader<u64>) -> Result<Vec<(u8, u64)>, csp::Error> {
+    // A channel that lives in this child, fed by a thread of this child.
+    let local = Channel::<u64>::named("local");
+    let writer = local.writer();
+    let feeder = std::thread::spawn(move || (1000..1005).try_for_each(|n| writer.write(n)));
+    let input = local.reader();
+    let mut got = Vec::new();
+    let mut open = [true, true];
+    while open[0] || open[1] {
+        match csp::select! {
+            v = read(input), if open[0] => (0, v),
+            v = read(remote), if open[1] => (1, v),
+        } {
+            Ok(item) => got.push(item),
+            Err(csp::SelectError::Channel { guard, error }) if error.is_retired() => {
+                open[guard] = false
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    feeder
+        .join()
+        .expect("the feeder")
+        .map_err(csp::Error::from)?;
+    Ok(got)
+}
+
+#[test]
+fn one_choice_over_a_local_and_a_remote_channel() {
+    let remote = Channel::<u64>::named("remote");
+    let writer = remote.writer();
+    let child = mix_local_and_remote(remote.reader()).os().unwrap().spawn();
+    for n in 0..5 {
+        writer.write(n).unwrap();
+    }
+    drop(writer);
+    let got = child.join_timeout(LIMIT).unwrap().unwrap();
+    let mut local: Vec<u64> = got
+        .iter()
+        .filter(|(g, _)| *g == 0)
+        .map(|&(_, v)| v)
+        .collect();
+    let mut far: Vec<u64> = got
+        .iter()
+        .filter(|(g, _)| *g == 1)
+        .map(|&(_, v)| v)
+        .collect();
+    local.sort_unstable();
+    far.sort_unstable();
+    assert_eq!(local, [1000, 1001, 1002, 1003, 1004]);
+    assert_eq!(far, [0, 1, 2, 3, 4]);
+}
+
+#[process]
+fn offer_on_both(
+    x: Writer<(u64, u64)>,
+    y: Writer<(u64, u64)>,
+    id: u64,
+    count: u64,
+) -> Result<Vec<u8>, csp::Error> {
+    let mut lanes = Vec::new();
+    for n in 0..count {
+        lanes.push(csp::select! {
+            write(x, (id, n)) => 0u8,
+            write(y, (id, n)) => 1u8,
+        }?);
+    }
+    Ok(lanes)
+}
+
+#[test]
+fn alternations_on_both_ends_of_channels_in_different_os_processes() {
+    let (x, y) = (
+        Channel::<(u64, u64)>::named("x"),
+        Channel::<(u64, u64)>::named("y"),
+    );
+    let (reader, writer) = parallel![
+        merge_pairs(x.reader(), y.reader()).os().unwrap(),
+        offer_on_both(x.writer(), y.writer(), 7, 60).os().unwrap(),
+    ]
+    .run_timeout(LIMIT)
+    .unwrap();
+    let lanes = writer.unwrap();
+    let got = reader.unwrap();
+    assert_eq!(got.len(), 60, "every offer taken exactly once");
+    for (n, &(lane, (id, value))) in got.iter().enumerate() {
+        assert_eq!((id, value), (7, n as u64), "in order, no duplicates");
+        assert_eq!(
+            lane, lanes[n],
+            "message {n}: both sides agree on the channel"
+        );
+    }
+}
+
+/// (channel index, (writer id, sequence number)) for each message read.
+type Lanes = Vec<(u8, (u64, u64))>;
+
+#[process]
+fn merge_pairs(x: Reader<(u64, u64)>, y: Reader<(u64, u64)>) -> Result<Lanes, csp::Error> {
+    let mut got = Vec::new();
+    let mut open = [true, true];
+    while open[0] || open[1] {
+        match csp::select! {
+            v = read(x), if open[0] => (0u8, v),
+            v = read(y), if open[1] => (1u8, v),
+        } {
+            Ok(item) => got.push(item),
+            Err(csp::SelectError::Channel { guard, error }) if error.is_retired() => {
+                open[guard] = false
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(got)
+}
+
+#[process]
+fn offer_or_give_up(out: Writer<String>) -> Result<(bool, String), csp::Error> {
+    let mut guard = OutputGuard::new(&out, "kept".to_string());
+    let mut quiet = TimeoutGuard::new(Duration::from_millis(50));
+    let chosen = Alternation::priority().select(&mut [&mut guard as &mut dyn Guard, &mut quiet])?;
+    Ok((chosen == 0, guard.take().unwrap_or_default()))
+}
+
+#[test]
+fn a_remote_output_guard_that_times_out_keeps_its_value() {
+    let channel = Channel::<String>::named("nobody reads");
+    let _reader = channel.reader();
+    let (written, kept) = offer_or_give_up(channel.writer())
         .os()
         .unwrap()
         .run_timeout(LIMIT)
+        .unwrap()
         .unwrap();
-    assert_eq!(result, Err(csp::SelectError::RemoteGuard { guard: 0 }));
+    assert!(!written);
+    assert_eq!(kept, "kept");
+    assert!(channel.is_empty());
+}
+
+#[process]
+fn choose_over_poison(a: Reader<u64>, b: Reader<u64>) -> Result<u64, csp::SelectError> {
+    csp::select! { v = read(a) => v, v = read(b) => v }
+}
+
+#[test]
+fn a_poisoned_remote_guard_is_reported_by_index() {
+    let (a, b) = (Channel::<u64>::named("a"), Channel::<u64>::named("b"));
+    let _writers = (a.writer(), b.writer());
+    let child = choose_over_poison(a.reader(), b.reader())
+        .os()
+        .unwrap()
+        .spawn();
+    std::thread::sleep(Duration::from_millis(30)); // let it block, if it gets there first
+    b.writer().poison();
+    match child.join_timeout(LIMIT).unwrap() {
+        Err(csp::SelectError::Channel { guard: 1, error }) => assert!(error.is_poisoned()),
+        other => panic!("expected guard 1 poisoned, got {other:?}"),
+    }
 }
 
 #[test]

@@ -141,9 +141,6 @@ impl Alternation {
         if !guards.iter().any(|guard| guard.is_enabled()) {
             return Err(SelectError::NoEnabledGuard);
         }
-        if let Some(guard) = (0..count).find(|&i| guards[i].is_enabled() && guards[i].is_remote()) {
-            return Err(SelectError::RemoteGuard { guard });
-        }
         let start = self.first_index(count);
         let order = move |k: usize| (start + k) % count;
         let started = Instant::now();

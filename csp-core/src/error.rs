@@ -220,16 +220,6 @@ pub enum SelectError {
         /// What failed.
         error: ChannelError,
     },
-    /// The channel of an enabled guard lives in another OS process: choice over such ends is
-    /// not supported yet (plain reads and writes on them are).
-    #[error(
-        "guard {guard} of the alternation is on a channel in another OS process: choice over \
-         such ends is not supported yet"
-    )]
-    RemoteGuard {
-        /// The index of the guard.
-        guard: usize,
-    },
     /// Every guard's precondition was false, so nothing could ever be chosen.
     #[error("no guard of the alternation is enabled: every precondition is false")]
     NoEnabledGuard,

@@ -15,6 +15,8 @@ use std::time::Duration;
 use crate::channel::core::{Attempt, wake};
 use crate::channel::{Reader, Writer};
 use crate::error::ChannelError;
+use crate::net::message::SelectorAddress;
+use crate::node::Hold;
 use crate::wait::Selector;
 
 pub(crate) mod sealed {
@@ -30,10 +32,6 @@ pub(crate) mod sealed {
         /// The precondition alone (an output guard is enabled only while it holds a value).
         fn precondition(&self) -> bool;
         fn kind(&self) -> GuardKind;
-        /// Whether the guard's channel lives in another OS process.
-        fn is_remote(&self) -> bool {
-            false
-        }
         /// Tries the communication without waiting.
         fn try_now(&mut self) -> Attempt<()>;
         /// Leaves an entry in the channel; true if the channel is ready already.
@@ -82,6 +80,8 @@ pub struct InputGuard<'a, T> {
     reader: &'a Reader<T>,
     enabled: bool,
     value: Option<T>,
+    /// Keeps this OS process reachable while an entry waits at a remote home.
+    remote: Option<Hold>,
 }
 
 impl<'a, T> InputGuard<'a, T> {
@@ -91,6 +91,7 @@ impl<'a, T> InputGuard<'a, T> {
             reader,
             enabled: true,
             value: None,
+            remote: None,
         }
     }
 
@@ -130,13 +131,16 @@ impl<T> sealed::Sealed for InputGuard<'_, T> {
         GuardKind::Communication
     }
 
-    fn is_remote(&self) -> bool {
-        self.reader.core().is_none()
-    }
-
     fn try_now(&mut self) -> Attempt<()> {
         let Some(core) = self.reader.core() else {
-            return Attempt::NotReady;
+            return match self.reader.remote_try() {
+                Some(Attempt::Done(value)) => {
+                    self.value = Some(value);
+                    Attempt::Done(())
+                }
+                Some(Attempt::Failed(error)) => Attempt::Failed(error),
+                Some(Attempt::NotReady) | None => Attempt::NotReady,
+            };
         };
         let mut woken = None;
         let attempt = core.try_read(&mut core.lock(), &mut woken);
@@ -153,13 +157,23 @@ impl<T> sealed::Sealed for InputGuard<'_, T> {
 
     fn register(&mut self, selector: &Arc<Selector>, index: usize) -> bool {
         let Some(core) = self.reader.core() else {
-            return false;
+            let Some((hold, address)) = reachable(selector) else {
+                return true; // cannot be claimed from outside: look again, and fail there
+            };
+            self.remote = Some(hold);
+            return self.reader.remote_register(address, index);
         };
         core.register_reader(&mut core.lock(), selector, index)
     }
 
     fn unregister(&mut self, selector: &Arc<Selector>, index: usize) {
         let Some(core) = self.reader.core() else {
+            if self.remote.take().is_some() {
+                let delivered = self.reader.remote_unregister(index);
+                if delivered.is_some() {
+                    self.value = delivered;
+                }
+            }
             return;
         };
         // `let`, not `if let`: the lock must be released before anything is assigned.
@@ -189,6 +203,8 @@ pub struct OutputGuard<'a, T> {
     writer: &'a Writer<T>,
     enabled: bool,
     value: Option<T>,
+    /// Keeps this OS process reachable while an entry waits at a remote home.
+    remote: Option<Hold>,
 }
 
 impl<'a, T> OutputGuard<'a, T> {
@@ -198,6 +214,7 @@ impl<'a, T> OutputGuard<'a, T> {
             writer,
             enabled: true,
             value: Some(value),
+            remote: None,
         }
     }
 
@@ -235,17 +252,20 @@ impl<T> sealed::Sealed for OutputGuard<'_, T> {
         self.enabled
     }
 
-    fn is_remote(&self) -> bool {
-        self.writer.core().is_none()
-    }
-
     fn kind(&self) -> GuardKind {
         GuardKind::Communication
     }
 
     fn try_now(&mut self) -> Attempt<()> {
         let Some(core) = self.writer.core() else {
-            return Attempt::NotReady;
+            let Some(value) = self.value.as_ref() else {
+                return Attempt::NotReady;
+            };
+            let attempt = self.writer.remote_try(value).unwrap_or(Attempt::NotReady);
+            if matches!(attempt, Attempt::Done(())) {
+                self.value = None;
+            }
+            return attempt;
         };
         let Some(value) = self.value.take() else {
             return Attempt::NotReady;
@@ -264,7 +284,12 @@ impl<T> sealed::Sealed for OutputGuard<'_, T> {
 
     fn register(&mut self, selector: &Arc<Selector>, index: usize) -> bool {
         let Some(core) = self.writer.core() else {
-            return false;
+            let (Some((hold, address)), Some(value)) = (reachable(selector), self.value.as_ref())
+            else {
+                return true;
+            };
+            self.remote = Some(hold);
+            return self.writer.remote_register(address, index, value);
         };
         let value = self
             .value
@@ -275,6 +300,9 @@ impl<T> sealed::Sealed for OutputGuard<'_, T> {
 
     fn unregister(&mut self, selector: &Arc<Selector>, index: usize) {
         let Some(core) = self.writer.core() else {
+            if self.remote.take().is_some() && self.writer.remote_unregister(index) {
+                self.value = None; // written: the home's copy was taken
+            }
             return;
         };
         let unsent = core.unregister_writer(&mut core.lock(), selector, index);
@@ -414,6 +442,17 @@ impl<E, R: EndRef<E> + ?Sized> EndRef<E> for &mut R {
     fn end_ref(&self) -> &E {
         (**self).end_ref()
     }
+}
+
+/// Where other OS processes can claim `selector`: this process's node (kept listening by the
+/// hold) and the selector's exported number.
+fn reachable(selector: &Arc<Selector>) -> Option<(Hold, SelectorAddress)> {
+    let hold = crate::node::node().hold().ok()?;
+    let address = SelectorAddress {
+        home: hold.address().to_path_buf(),
+        id: selector.export(),
+    };
+    Some((hold, address))
 }
 
 pub(crate) fn failure(error: ChannelError, guard: usize) -> crate::error::SelectError {

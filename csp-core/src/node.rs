@@ -28,9 +28,12 @@ use std::time::Duration;
 
 use crate::net::auth::{self, Secret};
 use crate::net::message::{
-    Hello, OperationReply, OperationRequest, SessionReply, SessionRequest, receive, send,
+    Hello, Operation, OperationReply, OperationRequest, SelectorRequest, SessionReply,
+    SessionRequest, receive, send,
 };
+use crate::remote::Claimant;
 use crate::transfer::{HomeEnd, TicketScope};
+use crate::wait::Selector;
 
 /// The environment variable carrying the network's secret to child OS processes.
 pub(crate) const ENV_SECRET: &str = "CSP_NETWORK_SECRET";
@@ -109,6 +112,7 @@ pub(crate) struct Node {
 }
 
 /// Keeps the node listening while it lives.
+#[derive(Debug)]
 pub(crate) struct Hold {
     address: PathBuf,
 }
@@ -302,6 +306,38 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
             serve_operations(&mut stream, &mut buffer);
             Ok(())
         }
+        Hello::Selectors { process: _ } => {
+            serve_selectors(&mut stream, &mut buffer);
+            Ok(())
+        }
+    }
+}
+
+/// Claims and rechecks of this OS process's selectors, asked by homes of channels its
+/// alternations wait on. Never blocks and never takes a lock other than the export table's.
+fn serve_selectors(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
+    while let Ok(request) = receive::<SelectorRequest>(stream, buffer) {
+        match request {
+            SelectorRequest::Claim { id, guard } => {
+                let won = Selector::find_exported(id).is_some_and(|selector| {
+                    let won = usize::try_from(guard).is_ok_and(|guard| selector.try_select(guard));
+                    if won {
+                        selector.unpark();
+                    }
+                    won
+                });
+                if send(stream, &won).is_err() {
+                    break;
+                }
+            }
+            SelectorRequest::Recheck { id } => {
+                if let Some(selector) = Selector::find_exported(id) {
+                    if selector.try_recheck() {
+                        selector.unpark();
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -382,21 +418,62 @@ impl Node {
     }
 }
 
+/// The entries a remote alternation left here through one mirror: (end, guard) to the end
+/// and the proxy selector standing for the alternation's own.
+type Registered = HashMap<(u64, u64), (Arc<dyn HomeEnd>, Arc<Selector>)>;
+
 /// A mirror thread: carries out one remote thread's operations, one at a time.
 fn serve_operations(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
-    // Ends inside a reply's value are lent out until the next request proves the remote
+    // Ends inside a reply's value are lent until the next request proves the remote
     // thread has decoded the reply (and so claimed them).
     let mut lent: Option<TicketScope> = None;
+    let mut registered = Registered::new();
     while let Ok(request) = receive::<OperationRequest>(stream, buffer) {
         drop(lent.take());
         let (reply, scope) = match node().attached(request.end) {
-            Some(end) => TicketScope::collect(|| end.perform(request.operation)),
+            Some(end) => TicketScope::collect(|| {
+                perform(&end, request.end, request.operation, &mut registered)
+            }),
             None => (OperationReply::Unknown, TicketScope::default()),
         };
         lent = Some(scope);
         if send(stream, &reply).is_err() {
             break;
         }
+    }
+    // The remote thread is gone: withdraw whatever its alternation had left here.
+    for ((_, guard), (home_end, proxy)) in registered {
+        let _ = home_end.unregister(&proxy, guard as usize);
+    }
+}
+
+fn perform(
+    end: &Arc<dyn HomeEnd>,
+    id: u64,
+    operation: Operation,
+    registered: &mut Registered,
+) -> OperationReply {
+    match operation {
+        Operation::Register {
+            guard,
+            action,
+            selector,
+        } => {
+            let Ok(index) = usize::try_from(guard) else {
+                return OperationReply::Unknown;
+            };
+            let proxy = Selector::proxy(Box::new(Claimant::new(selector)));
+            let reply = end.register(&proxy, index, action);
+            if matches!(reply, OperationReply::Ready(_)) {
+                registered.insert((id, guard), (Arc::clone(end), proxy));
+            }
+            reply
+        }
+        Operation::Unregister { guard } => match registered.remove(&(id, guard)) {
+            Some((home_end, proxy)) => home_end.unregister(&proxy, guard as usize),
+            None => OperationReply::NotReady,
+        },
+        operation => end.perform(operation),
     }
 }
 

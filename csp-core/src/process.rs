@@ -99,7 +99,7 @@ impl ChannelFailure for SelectError {
     fn channel_error(&self) -> Option<&ChannelError> {
         match self {
             SelectError::Channel { error, .. } => Some(error),
-            SelectError::NoEnabledGuard | SelectError::RemoteGuard { .. } => None,
+            SelectError::NoEnabledGuard => None,
         }
     }
 }

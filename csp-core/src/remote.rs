@@ -19,9 +19,11 @@ use crate::channel::core::Side;
 use crate::error::{ChannelError, ChannelName};
 use crate::net::auth;
 use crate::net::message::{
-    Hello, Operation, OperationReply, OperationRequest, SessionReply, SessionRequest, receive, send,
+    Hello, Operation, OperationReply, OperationRequest, SelectorAddress, SelectorRequest,
+    SessionReply, SessionRequest, receive, send,
 };
 use crate::node::{process_id, secret};
+use crate::wait::Principal;
 
 /// This OS process's session with one home.
 pub(crate) struct Link {
@@ -224,5 +226,96 @@ impl ChannelControl for RemoteControl {
 
     fn channel_name(&self) -> &ChannelName {
         &self.name
+    }
+}
+
+/// A connection from this home to an OS process whose alternations wait on its channels.
+struct SelectorLink {
+    stream: Mutex<Option<(UnixStream, Vec<u8>)>>,
+}
+
+impl SelectorLink {
+    fn to(address: &Path) -> Arc<SelectorLink> {
+        static LINKS: OnceLock<Mutex<HashMap<PathBuf, Weak<SelectorLink>>>> = OnceLock::new();
+        let mut links = LINKS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(link) = links.get(address).and_then(Weak::upgrade) {
+            return link;
+        }
+        let hello = Hello::Selectors {
+            process: process_id(),
+        };
+        // A process that cannot be reached has no alternation to claim: claims fail.
+        let stream = connect(address, &hello)
+            .ok()
+            .map(|stream| (stream, Vec::new()));
+        let link = Arc::new(SelectorLink {
+            stream: Mutex::new(stream),
+        });
+        links.retain(|_, link| link.strong_count() > 0);
+        links.insert(address.to_path_buf(), Arc::downgrade(&link));
+        link
+    }
+
+    fn claim(&self, id: u64, guard: usize) -> bool {
+        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((connection, buffer)) = stream.as_mut() else {
+            return false;
+        };
+        let request = SelectorRequest::Claim {
+            id,
+            guard: guard as u64,
+        };
+        let won = send(connection, &request)
+            .ok()
+            .and_then(|()| receive::<bool>(connection, buffer).ok());
+        if won.is_none() {
+            *stream = None;
+        }
+        won.unwrap_or(false)
+    }
+
+    fn recheck(&self, id: u64) {
+        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((connection, _)) = stream.as_mut() {
+            if send(connection, &SelectorRequest::Recheck { id }).is_err() {
+                *stream = None;
+            }
+        }
+    }
+}
+
+/// What a proxy selector stands for: a selector in another OS process.
+pub(crate) struct Claimant {
+    link: Arc<SelectorLink>,
+    id: u64,
+}
+
+impl Claimant {
+    pub(crate) fn new(address: SelectorAddress) -> Self {
+        Claimant {
+            link: SelectorLink::to(&address.home),
+            id: address.id,
+        }
+    }
+}
+
+impl fmt::Debug for Claimant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Claimant")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Principal for Claimant {
+    fn claim(&self, guard: usize) -> bool {
+        self.link.claim(self.id, guard)
+    }
+
+    fn recheck(&self) {
+        self.link.recheck(self.id);
     }
 }

@@ -22,9 +22,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::channel::{Deadline, Reader, Shortfall, Writer};
 use crate::error::ChannelName;
-use crate::net::message::{Operation, OperationReply, Wait};
+use crate::net::message::{Action, Operation, OperationReply, Wait};
 use crate::node::node;
 use crate::remote::{Link, RemoteEnd};
+use crate::wait::Selector;
 
 /// A channel end kept at its home on behalf of another OS process.
 pub(crate) trait HomeEnd: Send + Sync + 'static {
@@ -34,6 +35,10 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
     fn duplicate(&self) -> Box<dyn HomeEnd>;
     fn poison(&self);
     fn perform(&self, operation: Operation) -> OperationReply;
+    /// Leaves an entry for a remote alternation's guard; `Ready` says if already ready.
+    fn register(&self, selector: &Arc<Selector>, guard: usize, action: Action) -> OperationReply;
+    /// Withdraws that entry (see [`Operation::Unregister`]).
+    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> OperationReply;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
 
@@ -111,7 +116,31 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T>
                 self.poison();
                 OperationReply::Done
             }
-            Operation::Write { .. } => OperationReply::Unknown,
+            _ => OperationReply::Unknown,
+        }
+    }
+
+    fn register(&self, selector: &Arc<Selector>, guard: usize, action: Action) -> OperationReply {
+        let (Action::Read, Some(core)) = (action, self.0.core()) else {
+            return OperationReply::Unknown;
+        };
+        OperationReply::Ready(core.register_reader(&mut core.lock(), selector, guard))
+    }
+
+    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> OperationReply {
+        let Some(core) = self.0.core() else {
+            return OperationReply::Unknown;
+        };
+        let delivered = core.unregister_reader(&mut core.lock(), selector, guard);
+        match delivered.map(|value| postcard::to_stdvec(&value)) {
+            None => OperationReply::NotReady,
+            Some(Ok(bytes)) => OperationReply::Value(bytes),
+            Some(Err(error)) => malformed(
+                self.name(),
+                "cannot encode a value",
+                &explain(&error),
+                || self.poison(),
+            ),
         }
     }
 
@@ -159,7 +188,39 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
                 self.poison();
                 OperationReply::Done
             }
-            Operation::Read { .. } => OperationReply::Unknown,
+            _ => OperationReply::Unknown,
+        }
+    }
+
+    fn register(&self, selector: &Arc<Selector>, guard: usize, action: Action) -> OperationReply {
+        let (Action::Write { value }, Some(core)) = (action, self.0.core()) else {
+            return OperationReply::Unknown;
+        };
+        match postcard::from_bytes::<T>(&value) {
+            Ok(value) => OperationReply::Ready(core.register_writer(
+                &mut core.lock(),
+                selector,
+                guard,
+                value,
+            )),
+            Err(error) => malformed(
+                self.name(),
+                "received a value it cannot decode",
+                &explain(&error),
+                || self.poison(),
+            ),
+        }
+    }
+
+    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> OperationReply {
+        let Some(core) = self.0.core() else {
+            return OperationReply::Unknown;
+        };
+        let unsent = core.unregister_writer(&mut core.lock(), selector, guard);
+        // The alternation kept its own value: this copy is only dropped (outside the lock).
+        match unsent {
+            Some(_) => OperationReply::NotReady,
+            None => OperationReply::Done,
         }
     }
 

@@ -9,9 +9,18 @@
 //! Waiting spins briefly, then yields, then parks: waking a parked thread on another CPU costs
 //! tens of microseconds, while a partner that answers within a few microseconds is caught by
 //! the spin.
+//!
+//! A *proxy* selector stands in a channel's home for a selector in another OS process (an
+//! alternation there with a guard on this channel). Claiming a proxy first marks it
+//! `CLAIMING`, so no one else can, then asks the real selector's OS process to claim the real
+//! one; the proxy is selected only if that succeeded. The answer comes from a service that
+//! only swaps and unparks, never takes a lock, so asking while holding a channel's lock cannot
+//! deadlock.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -21,8 +30,10 @@ const WAITING: usize = 0;
 const ABORTED: usize = 1;
 /// Something changed (poison, retire, or the owner saw a ready counterpart): try again.
 const RECHECK: usize = 2;
+/// A proxy being claimed: its real selector's OS process is being asked.
+const CLAIMING: usize = 3;
 /// `FIRST_GUARD + i` means guard `i` was chosen by a counterpart.
-const FIRST_GUARD: usize = 3;
+const FIRST_GUARD: usize = 4;
 
 /// Busy-wait iterations before yielding.
 const SPIN_ROUNDS: u32 = 64;
@@ -40,18 +51,40 @@ pub(crate) enum Woken {
     TimedOut,
 }
 
+/// The selector in another OS process that a proxy stands for.
+pub(crate) trait Principal: Send + Sync + fmt::Debug {
+    /// Asks for the real selector to be claimed for `guard`; true if it was.
+    fn claim(&self, guard: usize) -> bool;
+    /// Tells the real selector to look again.
+    fn recheck(&self);
+}
+
+#[derive(Debug)]
+enum Owner {
+    Thread(Thread),
+    Proxy(Box<dyn Principal>),
+}
+
 /// The rendezvous point between a waiting thread and whoever completes its operation.
 #[derive(Debug)]
 pub(crate) struct Selector {
     state: AtomicUsize,
-    thread: Thread,
+    owner: Owner,
+    /// The number under which other OS processes may claim it, once exported.
+    exported: OnceLock<u64>,
 }
 
 thread_local! {
     static CURRENT: Arc<Selector> = Arc::new(Selector {
         state: AtomicUsize::new(WAITING),
-        thread: thread::current(),
+        owner: Owner::Thread(thread::current()),
+        exported: OnceLock::new(),
     });
+}
+
+fn exported() -> &'static Mutex<HashMap<u64, Weak<Selector>>> {
+    static EXPORTED: OnceLock<Mutex<HashMap<u64, Weak<Selector>>>> = OnceLock::new();
+    EXPORTED.get_or_init(Default::default)
 }
 
 impl Selector {
@@ -65,14 +98,57 @@ impl Selector {
         selector
     }
 
+    /// A proxy, waiting, for a selector in another OS process.
+    pub(crate) fn proxy(principal: Box<dyn Principal>) -> Arc<Selector> {
+        Arc::new(Selector {
+            state: AtomicUsize::new(WAITING),
+            owner: Owner::Proxy(principal),
+            exported: OnceLock::new(),
+        })
+    }
+
+    /// The number under which other OS processes can claim this selector.
+    pub(crate) fn export(self: &Arc<Self>) -> u64 {
+        *self.exported.get_or_init(|| {
+            static NEXT: AtomicU64 = AtomicU64::new(1);
+            let id = NEXT.fetch_add(1, Ordering::Relaxed);
+            let mut table = exported().lock().unwrap_or_else(|p| p.into_inner());
+            table.retain(|_, selector| selector.strong_count() > 0);
+            table.insert(id, Arc::downgrade(self));
+            id
+        })
+    }
+
+    /// The exported selector with this number, if it still exists.
+    pub(crate) fn find_exported(id: u64) -> Option<Arc<Selector>> {
+        let table = exported().lock().unwrap_or_else(|p| p.into_inner());
+        table.get(&id).and_then(Weak::upgrade)
+    }
+
     /// Whether the selector still waits for a choice.
     pub(crate) fn is_waiting(&self) -> bool {
         self.state.load(Ordering::Acquire) == WAITING
     }
 
-    /// Claims the selector for guard `guard`; true for the one party that wins.
+    /// Claims the selector for guard `guard`; true for the one party that wins. A proxy is
+    /// won only if its real selector is.
     pub(crate) fn try_select(&self, guard: usize) -> bool {
-        self.transition(FIRST_GUARD + guard)
+        match &self.owner {
+            Owner::Thread(_) => self.transition(FIRST_GUARD + guard),
+            Owner::Proxy(principal) => {
+                if !self.transition(CLAIMING) {
+                    return false;
+                }
+                let granted = principal.claim(guard);
+                let settled = if granted {
+                    FIRST_GUARD + guard
+                } else {
+                    ABORTED
+                };
+                self.state.store(settled, Ordering::Release);
+                granted
+            }
+        }
     }
 
     /// Asks the owner to look again; false if a choice was already made.
@@ -80,9 +156,17 @@ impl Selector {
         self.transition(RECHECK)
     }
 
-    /// Wakes the owning thread (harmless if it is not parked).
+    /// Wakes the owning thread (harmless if it is not parked). For a proxy asked to look
+    /// again, passes that on; a proxy that was claimed woke its real owner already.
     pub(crate) fn unpark(&self) {
-        self.thread.unpark();
+        match &self.owner {
+            Owner::Thread(thread) => thread.unpark(),
+            Owner::Proxy(principal) => {
+                if self.state.load(Ordering::Acquire) == RECHECK {
+                    principal.recheck();
+                }
+            }
+        }
     }
 
     /// Whether two handles name the same selector.
@@ -98,7 +182,7 @@ impl Selector {
 
     fn decode(state: usize) -> Woken {
         match state {
-            RECHECK => Woken::Recheck,
+            RECHECK | CLAIMING => Woken::Recheck,
             ABORTED => Woken::TimedOut,
             chosen => Woken::Selected(chosen - FIRST_GUARD),
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::core::{Attempt, Core, Side, wake};
 use super::{Deadline, Shortfall};
 use crate::error::{ChannelError, ReadTimeoutError, TryReadError};
-use crate::net::message::{Operation, OperationReply};
+use crate::net::message::{Action, Operation, OperationReply, SelectorAddress};
 use crate::remote::RemoteEnd;
 use crate::wait::{Selector, Woken};
 
@@ -211,6 +211,58 @@ impl<T> Reader<T> {
     }
 }
 
+/// The remote half of an input guard on a reader whose channel lives elsewhere.
+impl<T> Reader<T> {
+    /// Tries to read now at the home; `None` if the channel lives here.
+    pub(crate) fn remote_try(&self) -> Option<Attempt<T>> {
+        let Backend::Remote { end, decode } = &self.backend else {
+            return None;
+        };
+        Some(match read_remote(end, *decode, Deadline::Now) {
+            Ok(value) => Attempt::Done(value),
+            Err(Shortfall::NotReady | Shortfall::TimedOut) => Attempt::NotReady,
+            Err(Shortfall::Failed(error)) => Attempt::Failed(error),
+        })
+    }
+
+    /// Leaves an entry at the home for guard `guard` of the alternation whose selector is
+    /// `selector`; true if the channel is ready already (or cannot be reached).
+    pub(crate) fn remote_register(&self, selector: SelectorAddress, guard: usize) -> bool {
+        let Backend::Remote { end, .. } = &self.backend else {
+            return false;
+        };
+        let reply = end.operate(Operation::Register {
+            guard: guard as u64,
+            action: Action::Read,
+            selector,
+        });
+        !matches!(reply, OperationReply::Ready(false))
+    }
+
+    /// Withdraws the entry; returns the value delivered to it, if it was chosen.
+    pub(crate) fn remote_unregister(&self, guard: usize) -> Option<T> {
+        let Backend::Remote { end, decode } = &self.backend else {
+            return None;
+        };
+        match end.operate(Operation::Unregister {
+            guard: guard as u64,
+        }) {
+            OperationReply::Value(bytes) => match decode(&bytes) {
+                Ok(value) => Some(value),
+                Err(error) => {
+                    let error = crate::transfer::explain(&error);
+                    eprintln!(
+                        "csp: channel {}: a value could not be decoded: {error}",
+                        end.name()
+                    );
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
+}
+
 /// A read carried out at the channel's home.
 fn read_remote<T>(
     end: &RemoteEnd,
@@ -230,7 +282,9 @@ fn read_remote<T>(
         OperationReply::NotReady => Err(Shortfall::NotReady),
         OperationReply::TimedOut => Err(Shortfall::TimedOut),
         OperationReply::Failed(error) => Err(Shortfall::Failed(error)),
-        OperationReply::Done | OperationReply::Unknown => Err(Shortfall::Failed(end.poisoned())),
+        OperationReply::Done | OperationReply::Ready(_) | OperationReply::Unknown => {
+            Err(Shortfall::Failed(end.poisoned()))
+        }
     }
 }
 

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use super::core::{Core, Side, wake};
 use super::{Deadline, Shortfall};
+use crate::channel::core::Attempt;
+use crate::error::ChannelError;
 use crate::error::{TryWriteError, WriteError, WriteTimeoutError};
-use crate::net::message::{Operation, OperationReply};
+use crate::net::message::{Action, Operation, OperationReply, SelectorAddress, Wait};
 use crate::remote::RemoteEnd;
 use crate::transfer::TicketScope;
 use crate::wait::{Selector, Woken};
@@ -211,6 +213,90 @@ impl<T> Writer<T> {
     }
 }
 
+/// The remote half of an output guard on a writer whose channel lives elsewhere. The guard
+/// keeps its value throughout; the home gets an encoded copy.
+impl<T> Writer<T> {
+    fn encoded(&self, value: &T) -> Option<Result<(Vec<u8>, TicketScope), ChannelError>> {
+        let Backend::Remote { end, encode } = &self.backend else {
+            return None;
+        };
+        let (encoded, lent) = TicketScope::collect(|| encode(value));
+        Some(match encoded {
+            Ok(bytes) => Ok((bytes, lent)),
+            Err(error) => {
+                let error = crate::transfer::explain(&error);
+                eprintln!(
+                    "csp: channel {}: a value could not be encoded: {error}",
+                    end.name()
+                );
+                Err(end.poisoned())
+            }
+        })
+    }
+
+    fn remote_end(&self) -> Option<&RemoteEnd> {
+        match &self.backend {
+            Backend::Remote { end, .. } => Some(end),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// Tries to write a copy of `value` now at the home; `None` if the channel lives here.
+    pub(crate) fn remote_try(&self, value: &T) -> Option<Attempt<()>> {
+        let (bytes, lent) = match self.encoded(value)? {
+            Ok(encoded) => encoded,
+            Err(error) => return Some(Attempt::Failed(error)),
+        };
+        let end = self.remote_end()?;
+        let reply = end.operate(Operation::Write {
+            value: bytes,
+            wait: Wait::Not,
+        });
+        drop(lent);
+        Some(match reply {
+            OperationReply::Done => Attempt::Done(()),
+            OperationReply::NotReady | OperationReply::TimedOut => Attempt::NotReady,
+            OperationReply::Failed(error) => Attempt::Failed(error),
+            _ => Attempt::Failed(end.poisoned()),
+        })
+    }
+
+    /// Leaves an entry offering a copy of `value` at the home; true if the channel is ready
+    /// already (or cannot be reached).
+    pub(crate) fn remote_register(
+        &self,
+        selector: SelectorAddress,
+        guard: usize,
+        value: &T,
+    ) -> bool {
+        let Some(Ok((bytes, lent))) = self.encoded(value) else {
+            return true;
+        };
+        let Some(end) = self.remote_end() else {
+            return false;
+        };
+        let reply = end.operate(Operation::Register {
+            guard: guard as u64,
+            action: Action::Write { value: bytes },
+            selector,
+        });
+        drop(lent); // the home decoded the copy before answering
+        !matches!(reply, OperationReply::Ready(false))
+    }
+
+    /// Withdraws the entry; true if its value was taken (the guard was chosen).
+    pub(crate) fn remote_unregister(&self, guard: usize) -> bool {
+        self.remote_end().is_some_and(|end| {
+            matches!(
+                end.operate(Operation::Unregister {
+                    guard: guard as u64
+                }),
+                OperationReply::Done
+            )
+        })
+    }
+}
+
 /// A write carried out at the channel's home. The value is kept until the home answers, so
 /// a failed write hands back the very value it was given.
 fn write_remote<T>(
@@ -241,7 +327,7 @@ fn write_remote<T>(
         OperationReply::NotReady => Err((value, Shortfall::NotReady)),
         OperationReply::TimedOut => Err((value, Shortfall::TimedOut)),
         OperationReply::Failed(error) => Err((value, Shortfall::Failed(error))),
-        OperationReply::Value(_) | OperationReply::Unknown => {
+        OperationReply::Value(_) | OperationReply::Ready(_) | OperationReply::Unknown => {
             Err((value, Shortfall::Failed(end.poisoned())))
         }
     }

@@ -8,6 +8,8 @@
 //!   process is gone, and the home poisons those ends' channels.
 //! - `Operations`: one per (thread, home) pair: that thread's channel operations, performed at
 //!   the home by a mirror thread, one at a time.
+//! - `Selectors`: from a home to an OS process with an alternation waiting on its channels:
+//!   claims of that alternation's selector, and requests to look again.
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -24,6 +26,33 @@ pub(crate) enum Hello {
     Child { token: String },
     Session { process: u64 },
     Operations { process: u64 },
+    Selectors { process: u64 },
+}
+
+/// A request to an OS process's selector service.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum SelectorRequest {
+    /// Claim exported selector `id` for `guard`; answered by a `bool`.
+    Claim { id: u64, guard: u64 },
+    /// Tell exported selector `id` to look again. No answer.
+    Recheck { id: u64 },
+}
+
+/// Where an alternation's selector can be claimed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SelectorAddress {
+    pub(crate) home: std::path::PathBuf,
+    pub(crate) id: u64,
+}
+
+/// What a guard registered at a home offers.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Action {
+    Read,
+    Write {
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+    },
 }
 
 /// A child's job.
@@ -77,6 +106,18 @@ pub(crate) enum Operation {
         wait: Wait,
     },
     Poison,
+    /// Leave an entry for guard `guard` of an alternation whose selector is at `selector`;
+    /// answered by `Ready`.
+    Register {
+        guard: u64,
+        action: Action,
+        selector: SelectorAddress,
+    },
+    /// Withdraw that entry; answered by `Value` (a value delivered to it), `Done` (its offered
+    /// value was taken) or `NotReady` (nothing happened to it).
+    Unregister {
+        guard: u64,
+    },
 }
 
 /// How long an operation may wait.
@@ -99,6 +140,8 @@ pub(crate) struct OperationRequest {
 pub(crate) enum OperationReply {
     Value(#[serde(with = "serde_bytes")] Vec<u8>),
     Done,
+    /// Whether the channel was ready for the registered guard already.
+    Ready(bool),
     NotReady,
     TimedOut,
     Failed(ChannelError),
