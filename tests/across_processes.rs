@@ -487,3 +487,70 @@ fn a_grandchild_dies_with_its_parent() {
         other => panic!("expected the child's death, got {other:?}"),
     }
 }
+
+#[process]
+fn stream_with_acks(
+    out: Writer<u64>,
+    acks: Writer<u64>,
+    report: Writer<u32>,
+) -> Result<(), csp::Error> {
+    report.write(std::process::id())?;
+    for n in 0.. {
+        out.write(n)?;
+        acks.write(n)?; // n was delivered: its write returned
+    }
+    Ok(())
+}
+
+#[test]
+fn killing_a_child_mid_stream_loses_no_acknowledged_message() {
+    for round in 0..5 {
+        let (data, acks, pids) = (
+            Channel::<u64>::named("data"),
+            Channel::<u64>::buffered(1 << 16),
+            Channel::<u32>::new(),
+        );
+        let (data_in, acks_in) = (data.reader(), acks.reader());
+        let child = stream_with_acks(data.writer(), acks.writer(), pids.writer())
+            .os()
+            .unwrap();
+        let running = start(move || child.run());
+        let pid = pids
+            .reader()
+            .read_timeout(LIMIT)
+            .expect("the child reports");
+        let mut received = Vec::new();
+        for _ in 0..(50 + 37 * round) {
+            received.push(data_in.read_timeout(LIMIT).expect("streaming"));
+        }
+        std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        // Whatever is still in flight either arrives or the channel reports the death.
+        while let Ok(n) = data_in.read_timeout(LIMIT) {
+            received.push(n);
+        }
+        assert_eq!(
+            received,
+            (0..received.len() as u64).collect::<Vec<_>>(),
+            "round {round}: no gap, no duplicate"
+        );
+        let acknowledged: Vec<u64> = acks_in.iter().collect();
+        assert!(
+            acknowledged.len() <= received.len(),
+            "round {round}: {} acknowledged but {} received",
+            acknowledged.len(),
+            received.len()
+        );
+        assert_eq!(
+            acknowledged,
+            received[..acknowledged.len()],
+            "round {round}"
+        );
+        assert!(matches!(
+            join("the composition", running),
+            Err(RunError::ChildDied { .. })
+        ));
+    }
+}

@@ -222,3 +222,96 @@ fn a_read_with_nothing_to_read_times_out() {
         assert_eq!(result, Err("timeout".to_string()), "{placement:?}");
     }
 }
+
+#[process]
+fn choose_until_retired(left: Reader<u32>, right: Reader<u32>) -> Result<Vec<u32>, csp::Error> {
+    let mut alt = Alternation::fair();
+    let mut open = [true, true];
+    let mut got = Vec::new();
+    while open[0] || open[1] {
+        match csp::select! {
+            &mut alt;
+            v = read(left), if open[0] => v,
+            v = read(right), if open[1] => v,
+        } {
+            Ok(v) => got.push(v),
+            Err(csp::SelectError::Channel { guard, error }) if error.is_retired() => {
+                open[guard] = false;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(got)
+}
+
+#[process]
+fn offer_each(
+    left: Writer<u32>,
+    right: Writer<u32>,
+    values: Vec<u32>,
+) -> Result<Vec<u8>, csp::Error> {
+    let mut lanes = Vec::new();
+    for value in values {
+        lanes.push(csp::select! {
+            write(left, value) => 0u8,
+            write(right, value) => 1u8,
+        }?);
+    }
+    Ok(lanes)
+}
+
+#[test]
+fn a_choice_merges_channels_fed_by_other_processes() {
+    for placement in PLACEMENTS {
+        let (left, right) = (Channel::named("left"), Channel::named("right"));
+        let (a, b, got) = parallel![
+            place(placement, 0, write_all(left.writer(), (0..15).collect())),
+            place(
+                placement,
+                1,
+                write_all(right.writer(), (100..115).collect())
+            ),
+            place(
+                placement,
+                2,
+                choose_until_retired(left.reader(), right.reader())
+            ),
+        ]
+        .run_timeout(LIMIT)
+        .unwrap();
+        assert_eq!((a, b), (Ok(15), Ok(15)), "{placement:?}");
+        let got = got.unwrap();
+        let from_left: Vec<u32> = got.iter().copied().filter(|&v| v < 100).collect();
+        let from_right: Vec<u32> = got.iter().copied().filter(|&v| v >= 100).collect();
+        assert_eq!(from_left, (0..15).collect::<Vec<_>>(), "{placement:?}");
+        assert_eq!(from_right, (100..115).collect::<Vec<_>>(), "{placement:?}");
+    }
+}
+
+#[test]
+fn choices_on_both_ends_agree_on_every_message() {
+    for placement in PLACEMENTS {
+        let (left, right) = (Channel::named("left"), Channel::named("right"));
+        let (lanes, got) = parallel![
+            place(
+                placement,
+                0,
+                offer_each(left.writer(), right.writer(), (0..40).collect())
+            ),
+            place(
+                placement,
+                1,
+                choose_until_retired(left.reader(), right.reader())
+            ),
+        ]
+        .run_timeout(LIMIT)
+        .unwrap();
+        let (lanes, got) = (lanes.unwrap(), got.unwrap());
+        assert_eq!(lanes.len(), 40, "{placement:?}");
+        assert_eq!(
+            got,
+            (0..40).collect::<Vec<_>>(),
+            "{placement:?}: each offered value once, in order"
+        );
+    }
+}

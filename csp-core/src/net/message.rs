@@ -173,3 +173,38 @@ pub(crate) fn receive<M: DeserializeOwned>(
     frame::read_frame(stream, buffer, DEFAULT_FRAME_LIMIT)?;
     Ok(postcard::from_bytes(buffer)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Random bytes never panic a decoder; they decode or fail cleanly.
+        #[test]
+        fn random_bytes_never_panic_a_decoder(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = postcard::from_bytes::<Hello>(&bytes);
+            let _ = postcard::from_bytes::<SessionRequest>(&bytes);
+            let _ = postcard::from_bytes::<OperationRequest>(&bytes);
+            let _ = postcard::from_bytes::<OperationReply>(&bytes);
+            let _ = postcard::from_bytes::<SelectorRequest>(&bytes);
+            let _ = postcard::from_bytes::<Job>(&bytes);
+            let _ = postcard::from_bytes::<Done>(&bytes);
+        }
+
+        /// Every truncation of a valid message is refused, never misread as something else.
+        #[test]
+        fn truncated_messages_are_refused(value in prop::collection::vec(any::<u8>(), 1..64), end in any::<u64>()) {
+            let request = OperationRequest { end, operation: Operation::Write { value, wait: Wait::Forever } };
+            let bytes = postcard::to_stdvec(&request).unwrap();
+            for cut in 0..bytes.len() {
+                prop_assert!(postcard::from_bytes::<OperationRequest>(&bytes[..cut]).is_err());
+            }
+            let mut stream = Vec::new();
+            send(&mut stream, &request).unwrap();
+            let mut buffer = Vec::new();
+            let decoded: OperationRequest = receive(&mut stream.as_slice(), &mut buffer).unwrap();
+            prop_assert_eq!(decoded.end, end);
+        }
+    }
+}
