@@ -1,6 +1,6 @@
 //! Running a process in another OS process.
 //!
-//! Whoever composes a network chooses where each process runs: [`Process::os`] turns a
+//! Whoever composes a network chooses where each process runs: [`Process::os`](crate::Process::os) turns a
 //! `#[process]` into one that runs in a child OS process, the process function unchanged. The
 //! child is this same executable started again (never `fork` without `exec`), told by a
 //! one-time token in its environment which registered process to run. It must call
@@ -8,7 +8,7 @@
 //!
 //! # The protocol
 //!
-//! The parent's [node](crate::node) listens on a Unix socket with a random name inside a
+//! The parent's node listens on a Unix socket with a random name inside a
 //! private directory (mode 0700). The child connects, both prove they know the network's secret (see
 //! [`net::auth`](crate::net::auth)), and only then does the child send its token and receive
 //! its job: the registered name, the fingerprint of its types, and its encoded arguments. It
