@@ -554,3 +554,102 @@ fn killing_a_child_mid_stream_loses_no_acknowledged_message() {
         ));
     }
 }
+
+#[process]
+fn make_and_send(out: Writer<Reader<u64>>, done: Reader<()>) -> Result<(), csp::Error> {
+    let own = Channel::<u64>::buffered(4);
+    out.write(own.reader())?; // the only end lent: this child's node must not move meanwhile
+    let writer = own.writer();
+    for n in 0..3 {
+        writer.write(n)?;
+    }
+    done.read()?; // keep the channel's home alive until the parent has read
+    Ok(())
+}
+
+#[test]
+fn an_end_made_in_a_child_works_in_the_parent() {
+    let (conduit, done) = (
+        Channel::<Reader<u64>>::named("conduit"),
+        Channel::<()>::new(),
+    );
+    let (received, finish) = (conduit.reader(), done.writer());
+    let child = make_and_send(conduit.writer(), done.reader())
+        .os()
+        .unwrap()
+        .spawn();
+    let remote = received.read_timeout(LIMIT).unwrap();
+    let got: Vec<u64> = (0..3)
+        .map(|_| remote.read_timeout(LIMIT).unwrap())
+        .collect();
+    assert_eq!(got, [0, 1, 2]);
+    finish.write(()).unwrap();
+    child.join_timeout(LIMIT).unwrap().unwrap();
+}
+
+#[process]
+fn send_fresh_channels(conduit: Writer<Vec<Reader<u64>>>, rounds: u64) -> Result<(), csp::Error> {
+    for round in 0..rounds {
+        let channel = Channel::<u64>::buffered(1);
+        channel.writer().write(round)?;
+        conduit.write(vec![channel.reader(), channel.reader()])?;
+    }
+    Ok(())
+}
+
+#[test]
+fn ends_attached_over_a_new_session_survive_the_old_session_closing() {
+    // Each round the parent drops its last end homed in the child, closing its session there,
+    // and then attaches new ends over a new session; the old session's closing must not poison
+    // them.
+    let conduit = Channel::<Vec<Reader<u64>>>::named("conduit");
+    let received = conduit.reader();
+    let rounds = 500;
+    let child = send_fresh_channels(conduit.writer(), rounds)
+        .os()
+        .unwrap()
+        .spawn();
+    for round in 0..rounds {
+        let readers = received.read_timeout(LIMIT).unwrap();
+        let value = readers[0].read_timeout(LIMIT);
+        assert_eq!(value, Ok(round), "round {round}");
+    }
+    child.join_timeout(LIMIT).unwrap().unwrap();
+}
+
+#[process]
+fn pass_on_then_die_slowly(
+    input: Reader<u64>,
+    report: Writer<u32>,
+) -> Result<Vec<u64>, csp::Error> {
+    let placed = consume(input).os()?; // lends a ticket at the home on this process's behalf
+    report.write(std::process::id())?;
+    std::thread::sleep(Duration::from_secs(30)); // killed here, before the grandchild starts
+    Ok(placed.run()?.0)
+}
+
+#[test]
+fn an_end_in_transit_when_its_holder_dies_is_poisoned_not_leaked() {
+    let (channel, pids) = (Channel::<u64>::named("in transit"), Channel::<u32>::new());
+    let writer = channel.writer();
+    let child = pass_on_then_die_slowly(channel.reader(), pids.writer())
+        .os()
+        .unwrap()
+        .spawn();
+    let pid = pids.reader().read_timeout(LIMIT).unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    match writer.write_timeout(1, LIMIT) {
+        Err(csp::WriteTimeoutError::Channel(error)) => assert!(error.error.is_poisoned()),
+        other => panic!(
+            "the reader end in transit leaked: {:?}",
+            other.map_err(|e| e.to_string())
+        ),
+    }
+    assert!(matches!(
+        child.join_timeout(LIMIT),
+        Err(RunError::ChildDied { .. })
+    ));
+}

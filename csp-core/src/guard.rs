@@ -451,6 +451,7 @@ fn reachable(selector: &Arc<Selector>) -> Option<(Hold, SelectorAddress)> {
     let address = SelectorAddress {
         home: hold.address().to_path_buf(),
         id: selector.export(),
+        round: selector.round(),
     };
     Some((hold, address))
 }

@@ -33,7 +33,7 @@ use crate::net::message::{
 };
 use crate::remote::Claimant;
 use crate::transfer::{HomeEnd, TicketScope};
-use crate::wait::Selector;
+use crate::wait::{MAX_GUARDS, Selector};
 
 /// The environment variable carrying the network's secret to child OS processes.
 pub(crate) const ENV_SECRET: &str = "CSP_NETWORK_SECRET";
@@ -68,17 +68,25 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     raw.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// An end another OS process holds here.
+/// An end another OS process holds here, through one of its sessions.
 struct Attached {
-    holder: u64,
+    session: u64,
     end: Arc<dyn HomeEnd>,
     _hold: Hold,
 }
 
 /// An end lent out, waiting to be claimed.
-struct Ticket {
+pub(crate) struct Ticket {
     end: Box<dyn HomeEnd>,
-    _hold: Hold,
+    hold: Hold,
+    /// The session it was lent for (to pass an end on), or `None` if lent by this process.
+    lender: Option<u64>,
+}
+
+impl Ticket {
+    pub(crate) fn into_end(self) -> Box<dyn HomeEnd> {
+        self.end
+    }
 }
 
 struct Listening {
@@ -200,34 +208,39 @@ impl Node {
         lock(&self.children).remove(token);
     }
 
-    /// Lends `end` out; returns the ticket's number.
-    pub(crate) fn lend(&'static self, end: Box<dyn HomeEnd>) -> io::Result<(u64, PathBuf)> {
+    /// Lends `end` out (for `lender`'s session, if another process asked); returns the
+    /// ticket's number and where to claim it.
+    pub(crate) fn lend(
+        &'static self,
+        end: Box<dyn HomeEnd>,
+        lender: Option<u64>,
+    ) -> io::Result<(u64, PathBuf)> {
         let hold = self.hold()?;
         let address = hold.address().to_path_buf();
         let ticket = self.next_id();
-        lock(&self.tickets).insert(ticket, Ticket { end, _hold: hold });
+        lock(&self.tickets).insert(ticket, Ticket { end, hold, lender });
         Ok((ticket, address))
     }
 
     /// Takes a ticket back (claimed here, or no longer needed).
-    pub(crate) fn take_ticket(&self, ticket: u64) -> Option<Box<dyn HomeEnd>> {
-        let taken = lock(&self.tickets).remove(&ticket);
-        taken.map(|ticket| ticket.end)
+    pub(crate) fn take_ticket(&self, ticket: u64) -> Option<Ticket> {
+        lock(&self.tickets).remove(&ticket)
     }
 
-    fn attach(&'static self, holder: u64, end: Box<dyn HomeEnd>) -> io::Result<u64> {
-        let hold = self.hold()?;
+    /// Attaches an end for `session`, keeping the node listening with `hold`, which must be
+    /// held already (so that the node never stops in between and moves).
+    fn attach(&self, session: u64, end: Box<dyn HomeEnd>, hold: Hold) -> u64 {
         let id = self.next_id();
         let end = Arc::from(end);
         lock(&self.attached).insert(
             id,
             Attached {
-                holder,
+                session,
                 end,
                 _hold: hold,
             },
         );
-        Ok(id)
+        id
     }
 
     fn attached(&self, id: u64) -> Option<Arc<dyn HomeEnd>> {
@@ -241,19 +254,32 @@ impl Node {
         drop(removed); // outside the lock: dropping an end takes its channel's lock
     }
 
-    /// The holder is gone: poison and drop every end it still held here.
-    fn holder_gone(&self, holder: u64) {
+    /// The session closed: poison and drop every end still attached through it, and every
+    /// end lent on its behalf and not yet claimed (its holder died with them).
+    fn session_gone(&self, session: u64) {
         let orphans: Vec<Attached> = {
             let mut attached = lock(&self.attached);
             let ids: Vec<u64> = attached
                 .iter()
-                .filter(|(_, end)| end.holder == holder)
+                .filter(|(_, end)| end.session == session)
                 .map(|(&id, _)| id)
                 .collect();
             ids.iter().filter_map(|id| attached.remove(id)).collect()
         };
+        let unclaimed: Vec<Ticket> = {
+            let mut tickets = lock(&self.tickets);
+            let ids: Vec<u64> = tickets
+                .iter()
+                .filter(|(_, ticket)| ticket.lender == Some(session))
+                .map(|(&id, _)| id)
+                .collect();
+            ids.iter().filter_map(|id| tickets.remove(id)).collect()
+        };
         for orphan in &orphans {
             orphan.end.poison();
+        }
+        for ticket in &unclaimed {
+            ticket.end.poison();
         }
     }
 }
@@ -298,8 +324,8 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
                 None => Err("a child with an unknown or used token".into()),
             }
         }
-        Hello::Session { process } => {
-            serve_session(&mut stream, process, &mut buffer);
+        Hello::Session { process: _ } => {
+            serve_session(&mut stream, &mut buffer);
             Ok(())
         }
         Hello::Operations { process: _ } => {
@@ -318,9 +344,10 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
 fn serve_selectors(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
     while let Ok(request) = receive::<SelectorRequest>(stream, buffer) {
         match request {
-            SelectorRequest::Claim { id, guard } => {
+            SelectorRequest::Claim { id, round, guard } => {
                 let won = Selector::find_exported(id).is_some_and(|selector| {
-                    let won = usize::try_from(guard).is_ok_and(|guard| selector.try_select(guard));
+                    let won = usize::try_from(guard)
+                        .is_ok_and(|guard| selector.try_select_in_round(round, guard));
                     if won {
                         selector.unpark();
                     }
@@ -330,9 +357,9 @@ fn serve_selectors(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
                     break;
                 }
             }
-            SelectorRequest::Recheck { id } => {
+            SelectorRequest::Recheck { id, round } => {
                 if let Some(selector) = Selector::find_exported(id) {
-                    if selector.try_recheck() {
+                    if selector.try_recheck_in_round(round) {
                         selector.unpark();
                     }
                 }
@@ -341,8 +368,11 @@ fn serve_selectors(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
     }
 }
 
-fn serve_session(stream: &mut UnixStream, holder: u64, buffer: &mut Vec<u8>) {
+fn serve_session(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
     let node = node();
+    // Ends are attached per session, not per process: a process whose old session is still
+    // closing may already have opened a new one.
+    let session = node.next_id();
     while let Ok(request) = receive::<SessionRequest>(stream, buffer) {
         let reply = match request {
             SessionRequest::Attach {
@@ -352,24 +382,31 @@ fn serve_session(stream: &mut UnixStream, holder: u64, buffer: &mut Vec<u8>) {
                 None => Some(SessionReply::Refused {
                     reason: format!("ticket {ticket} is unknown or was claimed already"),
                 }),
-                Some(end) if end.fingerprint() != fingerprint => {
+                Some(claimed) if claimed.end.fingerprint() != fingerprint => {
                     let reason = format!(
                         "channel {} carries `{}`, not the type this end expects",
-                        end.name(),
-                        end.type_name()
+                        claimed.end.name(),
+                        claimed.end.type_name()
                     );
-                    // Not claimed: the ticket stays for its owner to drop.
-                    let _ = node.lend_back(ticket, end);
+                    // Not claimed: the ticket stays for its lender to drop.
+                    lock(&node.tickets).insert(ticket, claimed);
                     Some(SessionReply::Refused { reason })
                 }
-                Some(end) => Some(attach_reply(node.attach(holder, end))),
+                Some(Ticket { end, hold, .. }) => Some(SessionReply::Attached {
+                    end: node.attach(session, end, hold),
+                }),
             },
-            SessionRequest::CloneEnd { end } => Some(match node.attached(end) {
-                Some(existing) => attach_reply(node.attach(holder, existing.duplicate())),
-                None => unknown(end),
+            SessionRequest::CloneEnd { end } => Some(match (node.attached(end), node.hold()) {
+                (Some(existing), Ok(hold)) => SessionReply::Attached {
+                    end: node.attach(session, existing.duplicate(), hold),
+                },
+                (None, _) => unknown(end),
+                (_, Err(error)) => SessionReply::Refused {
+                    reason: error.to_string(),
+                },
             }),
             SessionRequest::Ticket { end } => Some(match node.attached(end) {
-                Some(existing) => match node.lend(existing.duplicate()) {
+                Some(existing) => match node.lend(existing.duplicate(), Some(session)) {
                     Ok((ticket, _)) => SessionReply::Ticket { ticket },
                     Err(error) => SessionReply::Refused {
                         reason: error.to_string(),
@@ -392,29 +429,12 @@ fn serve_session(stream: &mut UnixStream, holder: u64, buffer: &mut Vec<u8>) {
             }
         }
     }
-    node.holder_gone(holder);
-}
-
-fn attach_reply(attached: io::Result<u64>) -> SessionReply {
-    match attached {
-        Ok(end) => SessionReply::Attached { end },
-        Err(error) => SessionReply::Refused {
-            reason: error.to_string(),
-        },
-    }
+    node.session_gone(session);
 }
 
 fn unknown(end: u64) -> SessionReply {
     SessionReply::Refused {
         reason: format!("end {end} is not attached here"),
-    }
-}
-
-impl Node {
-    fn lend_back(&'static self, ticket: u64, end: Box<dyn HomeEnd>) -> io::Result<()> {
-        let hold = self.hold()?;
-        lock(&self.tickets).insert(ticket, Ticket { end, _hold: hold });
-        Ok(())
     }
 }
 
@@ -430,14 +450,25 @@ fn serve_operations(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
     let mut registered = Registered::new();
     while let Ok(request) = receive::<OperationRequest>(stream, buffer) {
         drop(lent.take());
-        let (reply, scope) = match node().attached(request.end) {
+        let end = node().attached(request.end);
+        let (reply, scope) = match &end {
             Some(end) => TicketScope::collect(|| {
-                perform(&end, request.end, request.operation, &mut registered)
+                perform(end, request.end, request.operation, &mut registered)
             }),
             None => (OperationReply::Unknown, TicketScope::default()),
         };
         lent = Some(scope);
-        if send(stream, &reply).is_err() {
+        if let Err(error) = send(stream, &reply) {
+            // A value taken for the remote reader cannot reach it: say so, loudly, and poison
+            // the channel rather than let the value vanish unnoticed.
+            if let (OperationReply::Value(_), Some(end)) = (&reply, &end) {
+                eprintln!(
+                    "csp: channel {}: a value taken for a reader in another OS process could \
+                     not be sent ({error}); the channel is poisoned",
+                    end.name()
+                );
+                end.poison();
+            }
             break;
         }
     }
@@ -459,7 +490,7 @@ fn perform(
             action,
             selector,
         } => {
-            let Ok(index) = usize::try_from(guard) else {
+            let Some(index) = usize::try_from(guard).ok().filter(|&i| i < MAX_GUARDS) else {
                 return OperationReply::Unknown;
             };
             let proxy = Selector::proxy(Box::new(Claimant::new(selector)));

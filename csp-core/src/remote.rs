@@ -31,10 +31,17 @@ pub(crate) struct Link {
     session: Mutex<(UnixStream, Vec<u8>)>,
 }
 
+/// How long a peer may take to answer the handshake.
+const HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn connect(address: &Path, hello: &Hello) -> io::Result<UnixStream> {
     let mut stream = UnixStream::connect(address)?;
+    stream.set_read_timeout(Some(HANDSHAKE_LIMIT))?;
+    stream.set_write_timeout(Some(HANDSHAKE_LIMIT))?;
     auth::connect(&mut stream, secret()).map_err(io::Error::other)?;
     send(&mut stream, hello).map_err(io::Error::other)?;
+    stream.set_read_timeout(None)?;
+    stream.set_write_timeout(None)?;
     Ok(stream)
 }
 
@@ -229,8 +236,10 @@ impl ChannelControl for RemoteControl {
     }
 }
 
-/// A connection from this home to an OS process whose alternations wait on its channels.
+/// A connection from this home to an OS process whose alternations wait on its channels,
+/// made on first use and made again after a failure.
 struct SelectorLink {
+    address: PathBuf,
     stream: Mutex<Option<(UnixStream, Vec<u8>)>>,
 }
 
@@ -244,53 +253,48 @@ impl SelectorLink {
         if let Some(link) = links.get(address).and_then(Weak::upgrade) {
             return link;
         }
-        let hello = Hello::Selectors {
-            process: process_id(),
-        };
-        // A process that cannot be reached has no alternation to claim: claims fail.
-        let stream = connect(address, &hello)
-            .ok()
-            .map(|stream| (stream, Vec::new()));
         let link = Arc::new(SelectorLink {
-            stream: Mutex::new(stream),
+            address: address.to_path_buf(),
+            stream: Mutex::new(None),
         });
         links.retain(|_, link| link.strong_count() > 0);
         links.insert(address.to_path_buf(), Arc::downgrade(&link));
         link
     }
 
-    fn claim(&self, id: u64, guard: usize) -> bool {
+    /// Sends `request` (connecting first if needed) and, for a claim, reads the answer. A
+    /// process that cannot be reached has no alternation to claim: the claim fails.
+    fn ask(&self, request: &SelectorRequest) -> bool {
         let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
+        if stream.is_none() {
+            let hello = Hello::Selectors {
+                process: process_id(),
+            };
+            *stream = connect(&self.address, &hello)
+                .ok()
+                .map(|connection| (connection, Vec::new()));
+        }
         let Some((connection, buffer)) = stream.as_mut() else {
             return false;
         };
-        let request = SelectorRequest::Claim {
-            id,
-            guard: guard as u64,
+        let answer = match request {
+            SelectorRequest::Claim { .. } => send(connection, request)
+                .ok()
+                .and_then(|()| receive::<bool>(connection, buffer).ok()),
+            SelectorRequest::Recheck { .. } => send(connection, request).ok().map(|()| false),
         };
-        let won = send(connection, &request)
-            .ok()
-            .and_then(|()| receive::<bool>(connection, buffer).ok());
-        if won.is_none() {
+        if answer.is_none() {
             *stream = None;
         }
-        won.unwrap_or(false)
-    }
-
-    fn recheck(&self, id: u64) {
-        let mut stream = self.stream.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((connection, _)) = stream.as_mut() {
-            if send(connection, &SelectorRequest::Recheck { id }).is_err() {
-                *stream = None;
-            }
-        }
+        answer.unwrap_or(false)
     }
 }
 
-/// What a proxy selector stands for: a selector in another OS process.
+/// What a proxy selector stands for: a selector in another OS process, in one round.
 pub(crate) struct Claimant {
     link: Arc<SelectorLink>,
     id: u64,
+    round: u64,
 }
 
 impl Claimant {
@@ -298,6 +302,7 @@ impl Claimant {
         Claimant {
             link: SelectorLink::to(&address.home),
             id: address.id,
+            round: address.round,
         }
     }
 }
@@ -306,16 +311,24 @@ impl fmt::Debug for Claimant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Claimant")
             .field("id", &self.id)
+            .field("round", &self.round)
             .finish_non_exhaustive()
     }
 }
 
 impl Principal for Claimant {
     fn claim(&self, guard: usize) -> bool {
-        self.link.claim(self.id, guard)
+        self.link.ask(&SelectorRequest::Claim {
+            id: self.id,
+            round: self.round,
+            guard: guard as u64,
+        })
     }
 
     fn recheck(&self) {
-        self.link.recheck(self.id);
+        self.link.ask(&SelectorRequest::Recheck {
+            id: self.id,
+            round: self.round,
+        });
     }
 }

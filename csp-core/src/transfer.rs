@@ -323,7 +323,7 @@ fn lend_here(end: Box<dyn HomeEnd>, channel: &ChannelName, side: &str) -> Result
     let fingerprint = end.fingerprint();
     let carries = format!("{side}<{}>", end.type_name());
     let (ticket, home) = node()
-        .lend(end)
+        .lend(end, None)
         .map_err(|error| format!("cannot lend channel {channel}: {error}"))?;
     TicketScope::record(Lent::Here(ticket)).map_err(|lent| {
         if let Lent::Here(ticket) = lent {
@@ -363,7 +363,8 @@ fn claim(token: &EndToken) -> Result<Result<Box<dyn Any>, RemoteEnd>, String> {
     if node().is_at(&token.home) {
         let end = node()
             .take_ticket(token.ticket)
-            .ok_or_else(|| format!("channel {}: the end was claimed already", token.channel))?;
+            .ok_or_else(|| format!("channel {}: the end was claimed already", token.channel))?
+            .into_end();
         if end.fingerprint() != token.fingerprint {
             return Err(format!(
                 "channel {} carries `{}`, not the type this end expects",

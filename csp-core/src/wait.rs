@@ -19,21 +19,45 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
+// A selector's state is one word: the round (which wait of its owner) in the high 32 bits,
+// the status in the low 32. Each wait starts a new round, so a claim meant for an earlier wait
+// (from another OS process, after a lost connection) fails its compare-and-swap.
+
 /// The selector waits: no guard chosen yet.
-const WAITING: usize = 0;
+const WAITING: u64 = 0;
 /// The owner gave up waiting (its deadline passed).
-const ABORTED: usize = 1;
+const ABORTED: u64 = 1;
 /// Something changed (poison, retire, or the owner saw a ready counterpart): try again.
-const RECHECK: usize = 2;
+const RECHECK: u64 = 2;
 /// A proxy being claimed: its real selector's OS process is being asked.
-const CLAIMING: usize = 3;
+const CLAIMING: u64 = 3;
 /// `FIRST_GUARD + i` means guard `i` was chosen by a counterpart.
-const FIRST_GUARD: usize = 4;
+const FIRST_GUARD: u64 = 4;
+
+/// Guard indices a selector can record; larger ones (only a malformed peer sends them) can
+/// never be chosen.
+pub(crate) const MAX_GUARDS: usize = (u32::MAX as u64 - FIRST_GUARD) as usize;
+
+fn status(word: u64) -> u64 {
+    word & 0xffff_ffff
+}
+
+fn round_of(word: u64) -> u64 {
+    word >> 32
+}
+
+fn pack(round: u64, status: u64) -> u64 {
+    (round << 32) | status
+}
+
+fn chosen(guard: usize) -> Option<u64> {
+    (guard < MAX_GUARDS).then(|| FIRST_GUARD + guard as u64)
+}
 
 /// Busy-wait iterations before yielding.
 const SPIN_ROUNDS: u32 = 64;
@@ -51,7 +75,7 @@ pub(crate) enum Woken {
     TimedOut,
 }
 
-/// The selector in another OS process that a proxy stands for.
+/// The selector in another OS process that a proxy stands for (in one of its rounds).
 pub(crate) trait Principal: Send + Sync + fmt::Debug {
     /// Asks for the real selector to be claimed for `guard`; true if it was.
     fn claim(&self, guard: usize) -> bool;
@@ -68,7 +92,7 @@ enum Owner {
 /// The rendezvous point between a waiting thread and whoever completes its operation.
 #[derive(Debug)]
 pub(crate) struct Selector {
-    state: AtomicUsize,
+    state: AtomicU64,
     owner: Owner,
     /// The number under which other OS processes may claim it, once exported.
     exported: OnceLock<u64>,
@@ -76,7 +100,7 @@ pub(crate) struct Selector {
 
 thread_local! {
     static CURRENT: Arc<Selector> = Arc::new(Selector {
-        state: AtomicUsize::new(WAITING),
+        state: AtomicU64::new(WAITING),
         owner: Owner::Thread(thread::current()),
         exported: OnceLock::new(),
     });
@@ -94,14 +118,17 @@ impl Selector {
     /// selector before the operation returns, so re-using one selector per thread is safe.
     pub(crate) fn current() -> Arc<Selector> {
         let selector = CURRENT.with(Arc::clone);
-        selector.state.store(WAITING, Ordering::Relaxed);
+        let round = round_of(selector.state.load(Ordering::Relaxed)).wrapping_add(1) & 0xffff_ffff;
+        selector
+            .state
+            .store(pack(round, WAITING), Ordering::Release);
         selector
     }
 
     /// A proxy, waiting, for a selector in another OS process.
     pub(crate) fn proxy(principal: Box<dyn Principal>) -> Arc<Selector> {
         Arc::new(Selector {
-            state: AtomicUsize::new(WAITING),
+            state: AtomicU64::new(WAITING),
             owner: Owner::Proxy(principal),
             exported: OnceLock::new(),
         })
@@ -125,27 +152,43 @@ impl Selector {
         table.get(&id).and_then(Weak::upgrade)
     }
 
+    /// Which wait of its owner the selector is in.
+    pub(crate) fn round(&self) -> u64 {
+        round_of(self.state.load(Ordering::Acquire))
+    }
+
     /// Whether the selector still waits for a choice.
     pub(crate) fn is_waiting(&self) -> bool {
-        self.state.load(Ordering::Acquire) == WAITING
+        status(self.state.load(Ordering::Acquire)) == WAITING
+    }
+
+    /// Claims the selector for `guard` only if it is still in `round`: for claims from another
+    /// OS process, which may arrive late.
+    pub(crate) fn try_select_in_round(&self, round: u64, guard: usize) -> bool {
+        chosen(guard).is_some_and(|to| self.transition_in(round, to))
+    }
+
+    /// Asks the owner to look again, only if it is still in `round`.
+    pub(crate) fn try_recheck_in_round(&self, round: u64) -> bool {
+        self.transition_in(round, RECHECK)
     }
 
     /// Claims the selector for guard `guard`; true for the one party that wins. A proxy is
     /// won only if its real selector is.
     pub(crate) fn try_select(&self, guard: usize) -> bool {
+        let Some(to) = chosen(guard) else {
+            return false;
+        };
         match &self.owner {
-            Owner::Thread(_) => self.transition(FIRST_GUARD + guard),
+            Owner::Thread(_) => self.transition(to),
             Owner::Proxy(principal) => {
                 if !self.transition(CLAIMING) {
                     return false;
                 }
                 let granted = principal.claim(guard);
-                let settled = if granted {
-                    FIRST_GUARD + guard
-                } else {
-                    ABORTED
-                };
-                self.state.store(settled, Ordering::Release);
+                let round = self.round();
+                let settled = if granted { to } else { ABORTED };
+                self.state.store(pack(round, settled), Ordering::Release);
                 granted
             }
         }
@@ -162,7 +205,7 @@ impl Selector {
         match &self.owner {
             Owner::Thread(thread) => thread.unpark(),
             Owner::Proxy(principal) => {
-                if self.state.load(Ordering::Acquire) == RECHECK {
+                if status(self.state.load(Ordering::Acquire)) == RECHECK {
                     principal.recheck();
                 }
             }
@@ -174,17 +217,28 @@ impl Selector {
         Arc::ptr_eq(a, b)
     }
 
-    fn transition(&self, to: usize) -> bool {
+    /// Moves from waiting to `to` in the current round; false if no longer waiting.
+    fn transition(&self, to: u64) -> bool {
+        let word = self.state.load(Ordering::Acquire);
+        status(word) == WAITING && self.transition_in(round_of(word), to)
+    }
+
+    fn transition_in(&self, round: u64, to: u64) -> bool {
         self.state
-            .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                pack(round, WAITING),
+                pack(round, to),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok()
     }
 
-    fn decode(state: usize) -> Woken {
-        match state {
+    fn decode(word: u64) -> Woken {
+        match status(word) {
             RECHECK | CLAIMING => Woken::Recheck,
             ABORTED => Woken::TimedOut,
-            chosen => Woken::Selected(chosen - FIRST_GUARD),
+            chosen => Woken::Selected((chosen - FIRST_GUARD) as usize),
         }
     }
 
@@ -192,28 +246,28 @@ impl Selector {
     ///
     /// Used after the owner's own `try_recheck` or abort failed: a counterpart won the race.
     pub(crate) fn settled(&self) -> Woken {
-        let state = self.state.load(Ordering::Acquire);
-        debug_assert_ne!(state, WAITING);
-        Self::decode(state)
+        let word = self.state.load(Ordering::Acquire);
+        debug_assert_ne!(status(word), WAITING);
+        Self::decode(word)
     }
 
     /// Blocks until the selector leaves [`WAITING`] or `deadline` passes.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-            let state = self.state.load(Ordering::Acquire);
-            if state != WAITING {
-                return Self::decode(state);
+        for turn in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            let word = self.state.load(Ordering::Acquire);
+            if status(word) != WAITING {
+                return Self::decode(word);
             }
-            if round < SPIN_ROUNDS {
+            if turn < SPIN_ROUNDS {
                 std::hint::spin_loop();
             } else {
                 thread::yield_now();
             }
         }
         loop {
-            let state = self.state.load(Ordering::Acquire);
-            if state != WAITING {
-                return Self::decode(state);
+            let word = self.state.load(Ordering::Acquire);
+            if status(word) != WAITING {
+                return Self::decode(word);
             }
             match deadline {
                 None => thread::park(),
@@ -229,5 +283,34 @@ impl Selector {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_for_an_earlier_round_fails() {
+        let selector = Selector::current();
+        let earlier = selector.round();
+        let selector = Selector::current(); // the owner's next wait
+        assert!(
+            !selector.try_select_in_round(earlier, 0),
+            "a late claim must not land"
+        );
+        assert!(!selector.try_recheck_in_round(earlier));
+        assert!(selector.is_waiting());
+        assert!(selector.try_select_in_round(selector.round(), 2));
+        assert_eq!(selector.settled(), Woken::Selected(2));
+    }
+
+    #[test]
+    fn guard_indices_beyond_the_limit_are_never_chosen() {
+        let selector = Selector::current();
+        assert!(!selector.try_select(usize::MAX));
+        assert!(!selector.try_select(MAX_GUARDS));
+        assert!(!selector.try_select_in_round(selector.round(), usize::MAX - 3));
+        assert!(selector.is_waiting());
     }
 }

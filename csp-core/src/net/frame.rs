@@ -7,8 +7,12 @@
 
 use std::io::{self, Read, Write};
 
-/// The largest frame accepted unless configured otherwise: 256 MiB.
-pub const DEFAULT_FRAME_LIMIT: usize = 256 << 20;
+/// The largest frame accepted unless configured otherwise: the most a 4-byte length can say.
+///
+/// Frames are read only after the peer authenticated, and a frame's buffer grows with the
+/// bytes that actually arrive, so the limit guards the length field, not memory; a lower limit
+/// would make values above it undeliverable after a reader took them.
+pub const DEFAULT_FRAME_LIMIT: usize = u32::MAX as usize;
 
 /// Why a frame could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -32,10 +32,11 @@ pub(crate) enum Hello {
 /// A request to an OS process's selector service.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum SelectorRequest {
-    /// Claim exported selector `id` for `guard`; answered by a `bool`.
-    Claim { id: u64, guard: u64 },
-    /// Tell exported selector `id` to look again. No answer.
-    Recheck { id: u64 },
+    /// Claim exported selector `id` for `guard`, if it is still in `round`; answered by a
+    /// `bool`.
+    Claim { id: u64, round: u64, guard: u64 },
+    /// Tell exported selector `id` to look again, if it is still in `round`. No answer.
+    Recheck { id: u64, round: u64 },
 }
 
 /// Where an alternation's selector can be claimed.
@@ -43,6 +44,8 @@ pub(crate) enum SelectorRequest {
 pub(crate) struct SelectorAddress {
     pub(crate) home: std::path::PathBuf,
     pub(crate) id: u64,
+    /// Which wait of the selector's owner the registration belongs to.
+    pub(crate) round: u64,
 }
 
 /// What a guard registered at a home offers.
