@@ -449,7 +449,7 @@ impl<E, R: EndRef<E> + ?Sized> EndRef<E> for &mut R {
 fn reachable(selector: &Arc<Selector>) -> Option<(Hold, SelectorAddress)> {
     let hold = crate::node::node().hold().ok()?;
     let address = SelectorAddress {
-        home: hold.address().to_path_buf(),
+        home: hold.address().clone(),
         id: selector.export(),
         round: selector.round(),
     };

@@ -19,13 +19,14 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::net::address::Address;
 use crate::net::auth::{self, Secret};
 use crate::net::message::{
     Hello, Operation, OperationReply, OperationRequest, SelectorRequest, SessionReply,
@@ -122,11 +123,11 @@ pub(crate) struct Node {
 /// Keeps the node listening while it lives.
 #[derive(Debug)]
 pub(crate) struct Hold {
-    address: PathBuf,
+    address: Address,
 }
 
 impl Hold {
-    pub(crate) fn address(&self) -> &Path {
+    pub(crate) fn address(&self) -> &Address {
         &self.address
     }
 }
@@ -181,16 +182,19 @@ impl Node {
             users.listening = Some(Listening { directory, address });
         }
         users.count += 1;
-        let address = users.listening.as_ref().expect("listening").address.clone();
-        Ok(Hold { address })
+        let path = users.listening.as_ref().expect("listening").address.clone();
+        Ok(Hold {
+            address: Address::Unix(path),
+        })
     }
 
     /// Whether `address` is where this node listens now.
-    pub(crate) fn is_at(&self, address: &Path) -> bool {
+    pub(crate) fn is_at(&self, address: &Address) -> bool {
+        let Address::Unix(path) = address;
         lock(&self.users)
             .listening
             .as_ref()
-            .is_some_and(|listening| listening.address == address)
+            .is_some_and(|listening| &listening.address == path)
     }
 
     fn next_id(&self) -> u64 {
@@ -214,9 +218,9 @@ impl Node {
         &'static self,
         end: Box<dyn HomeEnd>,
         lender: Option<u64>,
-    ) -> io::Result<(u64, PathBuf)> {
+    ) -> io::Result<(u64, Address)> {
         let hold = self.hold()?;
-        let address = hold.address().to_path_buf();
+        let address = hold.address().clone();
         let ticket = self.next_id();
         lock(&self.tickets).insert(ticket, Ticket { end, hold, lender });
         Ok((ticket, address))
@@ -517,7 +521,7 @@ mod tests {
     use std::io::{Read, Write};
 
     fn connect_raw(hold: &Hold) -> UnixStream {
-        let stream = UnixStream::connect(hold.address()).unwrap();
+        let stream = hold.address().connect().unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
@@ -534,7 +538,8 @@ mod tests {
     fn the_socket_lives_in_a_private_directory() {
         use std::os::unix::fs::PermissionsExt;
         let hold = node().hold().unwrap();
-        let directory = hold.address().parent().unwrap();
+        let Address::Unix(path) = hold.address();
+        let directory = path.parent().unwrap();
         let mode = std::fs::metadata(directory).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
     }

@@ -30,7 +30,6 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -40,6 +39,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::RunError;
+use crate::net::address::Address;
 use crate::net::auth;
 use crate::net::message::{Done, Hello, Job, receive, send};
 use crate::node::{self, ENV_SECRET, node};
@@ -102,7 +102,7 @@ fn child_arguments() -> Vec<String> {
 /// child cannot find its process.
 pub fn init() {
     match std::env::var(ENV_ADDRESS) {
-        Ok(address) => std::process::exit(serve_as_child(Path::new(&address))),
+        Ok(address) => std::process::exit(serve_as_child(&address)),
         Err(_) => {
             if let Err(error) = registry::check() {
                 panic!("csp::init: {error}");
@@ -112,7 +112,7 @@ pub fn init() {
 }
 
 /// The child's side: connect, authenticate, run the job, report. Returns the exit code.
-fn serve_as_child(address: &Path) -> i32 {
+fn serve_as_child(address: &str) -> i32 {
     // Die with the parent; if it is already gone, stop now.
     let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
     let parent = std::env::var(ENV_PARENT)
@@ -131,10 +131,13 @@ fn serve_as_child(address: &Path) -> i32 {
     }
 }
 
-fn run_job(address: &Path) -> Result<(), String> {
+fn run_job(address: &str) -> Result<(), String> {
     let token = std::env::var(ENV_TOKEN).map_err(|_| "no token in the environment")?;
-    let mut stream = UnixStream::connect(address)
-        .map_err(|error| format!("cannot reach the parent at {}: {error}", address.display()))?;
+    let address =
+        Address::from_text(address).ok_or("no valid parent address in the environment")?;
+    let mut stream = address
+        .connect()
+        .map_err(|error| format!("cannot reach the parent at {address}: {error}"))?;
     stream
         .set_read_timeout(Some(HANDSHAKE_LIMIT))
         .map_err(|error| error.to_string())?;
@@ -190,7 +193,7 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
         .map_err(|error| fail(format!("cannot find this executable: {error}")))?;
     let spawned = Command::new(executable)
         .args(child_arguments())
-        .env(ENV_ADDRESS, hold.address())
+        .env(ENV_ADDRESS, hold.address().to_text())
         .env(ENV_SECRET, node::secret().to_hex())
         .env(ENV_TOKEN, &token)
         .env(ENV_PARENT, std::process::id().to_string())

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::channel::ChannelControl;
 use crate::channel::core::Side;
 use crate::error::{ChannelError, ChannelName};
+use crate::net::address::Address;
 use crate::net::auth;
 use crate::net::message::{
     Hello, Operation, OperationReply, OperationRequest, SelectorAddress, SelectorRequest,
@@ -27,15 +27,15 @@ use crate::wait::Principal;
 
 /// This OS process's session with one home.
 pub(crate) struct Link {
-    address: PathBuf,
+    address: Address,
     session: Mutex<(UnixStream, Vec<u8>)>,
 }
 
 /// How long a peer may take to answer the handshake.
 const HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn connect(address: &Path, hello: &Hello) -> io::Result<UnixStream> {
-    let mut stream = UnixStream::connect(address)?;
+fn connect(address: &Address, hello: &Hello) -> io::Result<UnixStream> {
+    let mut stream = address.connect()?;
     stream.set_read_timeout(Some(HANDSHAKE_LIMIT))?;
     stream.set_write_timeout(Some(HANDSHAKE_LIMIT))?;
     auth::connect(&mut stream, secret()).map_err(io::Error::other)?;
@@ -47,8 +47,8 @@ fn connect(address: &Path, hello: &Hello) -> io::Result<UnixStream> {
 
 impl Link {
     /// The session with the home at `address`, made on first use.
-    pub(crate) fn to(address: &Path) -> io::Result<Arc<Link>> {
-        static LINKS: OnceLock<Mutex<HashMap<PathBuf, Weak<Link>>>> = OnceLock::new();
+    pub(crate) fn to(address: &Address) -> io::Result<Arc<Link>> {
+        static LINKS: OnceLock<Mutex<HashMap<Address, Weak<Link>>>> = OnceLock::new();
         let mut links = LINKS
             .get_or_init(Default::default)
             .lock()
@@ -63,15 +63,15 @@ impl Link {
             },
         )?;
         let link = Arc::new(Link {
-            address: address.to_path_buf(),
+            address: address.clone(),
             session: Mutex::new((stream, Vec::new())),
         });
         links.retain(|_, link| link.strong_count() > 0);
-        links.insert(address.to_path_buf(), Arc::downgrade(&link));
+        links.insert(address.clone(), Arc::downgrade(&link));
         Ok(link)
     }
 
-    pub(crate) fn address(&self) -> &Path {
+    pub(crate) fn address(&self) -> &Address {
         &self.address
     }
 
@@ -116,7 +116,7 @@ impl Link {
     /// Carries out an operation on `end` over this thread's operations connection.
     fn operate(&self, end: u64, operation: Operation) -> Option<OperationReply> {
         thread_local! {
-            static CONNECTIONS: RefCell<HashMap<PathBuf, (UnixStream, Vec<u8>)>> =
+            static CONNECTIONS: RefCell<HashMap<Address, (UnixStream, Vec<u8>)>> =
                 RefCell::new(HashMap::new());
         }
         CONNECTIONS.with(|connections| {
@@ -239,13 +239,13 @@ impl ChannelControl for RemoteControl {
 /// A connection from this home to an OS process whose alternations wait on its channels,
 /// made on first use and made again after a failure.
 struct SelectorLink {
-    address: PathBuf,
+    address: Address,
     stream: Mutex<Option<(UnixStream, Vec<u8>)>>,
 }
 
 impl SelectorLink {
-    fn to(address: &Path) -> Arc<SelectorLink> {
-        static LINKS: OnceLock<Mutex<HashMap<PathBuf, Weak<SelectorLink>>>> = OnceLock::new();
+    fn to(address: &Address) -> Arc<SelectorLink> {
+        static LINKS: OnceLock<Mutex<HashMap<Address, Weak<SelectorLink>>>> = OnceLock::new();
         let mut links = LINKS
             .get_or_init(Default::default)
             .lock()
@@ -254,11 +254,11 @@ impl SelectorLink {
             return link;
         }
         let link = Arc::new(SelectorLink {
-            address: address.to_path_buf(),
+            address: address.clone(),
             stream: Mutex::new(None),
         });
         links.retain(|_, link| link.strong_count() > 0);
-        links.insert(address.to_path_buf(), Arc::downgrade(&link));
+        links.insert(address.clone(), Arc::downgrade(&link));
         link
     }
 

@@ -14,7 +14,6 @@
 
 use std::any::Any;
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
@@ -22,6 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::channel::{Deadline, Reader, Shortfall, Writer};
 use crate::error::ChannelName;
+use crate::net::address::Address;
 use crate::net::message::{Action, Operation, OperationReply, Wait};
 use crate::node::node;
 use crate::remote::{Link, RemoteEnd};
@@ -286,7 +286,7 @@ impl Drop for TicketScope {
 /// What a serialized end looks like on the wire.
 #[derive(Serialize, Deserialize)]
 struct EndToken {
-    home: PathBuf,
+    home: Address,
     ticket: u64,
     fingerprint: u64,
     channel: ChannelName,
@@ -344,7 +344,7 @@ fn lend_here(end: Box<dyn HomeEnd>, channel: &ChannelName, side: &str) -> Result
 fn lend_away(remote: &RemoteEnd, fingerprint: u64, carries: String) -> Result<EndToken, String> {
     let ticket = remote.link().lend(remote.end())?;
     let link = Arc::clone(remote.link());
-    let home = link.address().to_path_buf();
+    let home = link.address().clone();
     TicketScope::record(Lent::Away { link, ticket }).map_err(|lent| {
         drop(TicketScope { lent: vec![lent] });
         OUTSIDE.to_string()

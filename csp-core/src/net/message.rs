@@ -42,7 +42,7 @@ pub(crate) enum SelectorRequest {
 /// Where an alternation's selector can be claimed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SelectorAddress {
-    pub(crate) home: std::path::PathBuf,
+    pub(crate) home: super::address::Address,
     pub(crate) id: u64,
     /// Which wait of the selector's owner the registration belongs to.
     pub(crate) round: u64,

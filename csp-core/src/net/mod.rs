@@ -6,6 +6,7 @@
 //! transport: today it is a Unix socket in a private directory, and TCP between hosts can
 //! follow without changing either.
 
+pub(crate) mod address;
 pub mod auth;
 pub mod frame;
 pub(crate) mod message;
