@@ -77,29 +77,40 @@ fn malformed(
     })
 }
 
+/// The methods both kinds of home end share.
+macro_rules! home_end_common {
+    ($home:ident, $side:literal) => {
+        fn fingerprint(&self) -> u64 {
+            fingerprint::<T>($side)
+        }
+
+        fn type_name(&self) -> &'static str {
+            std::any::type_name::<T>()
+        }
+
+        fn name(&self) -> &ChannelName {
+            self.0.name()
+        }
+
+        fn duplicate(&self) -> Box<dyn HomeEnd> {
+            Box::new($home(self.0.clone()))
+        }
+
+        fn poison(&self) {
+            self.0.poison();
+        }
+
+        fn into_any(self: Box<Self>) -> Box<dyn Any> {
+            self
+        }
+    };
+}
+
 pub(crate) struct HomeReader<T>(pub(crate) Reader<T>);
 pub(crate) struct HomeWriter<T>(pub(crate) Writer<T>);
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T> {
-    fn fingerprint(&self) -> u64 {
-        fingerprint::<T>("Reader")
-    }
-
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
-    }
-
-    fn name(&self) -> &ChannelName {
-        self.0.name()
-    }
-
-    fn duplicate(&self) -> Box<dyn HomeEnd> {
-        Box::new(HomeReader(self.0.clone()))
-    }
-
-    fn poison(&self) {
-        self.0.poison();
-    }
+    home_end_common!(HomeReader, "Reader");
 
     fn perform(&self, operation: Operation) -> OperationReply {
         match operation {
@@ -143,32 +154,10 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T>
             ),
         }
     }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
-    }
 }
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T> {
-    fn fingerprint(&self) -> u64 {
-        fingerprint::<T>("Writer")
-    }
-
-    fn type_name(&self) -> &'static str {
-        std::any::type_name::<T>()
-    }
-
-    fn name(&self) -> &ChannelName {
-        self.0.name()
-    }
-
-    fn duplicate(&self) -> Box<dyn HomeEnd> {
-        Box::new(HomeWriter(self.0.clone()))
-    }
-
-    fn poison(&self) {
-        self.0.poison();
-    }
+    home_end_common!(HomeWriter, "Writer");
 
     fn perform(&self, operation: Operation) -> OperationReply {
         match operation {
@@ -222,10 +211,6 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
             Some(_) => OperationReply::NotReady,
             None => OperationReply::Done,
         }
-    }
-
-    fn into_any(self: Box<Self>) -> Box<dyn Any> {
-        self
     }
 }
 
