@@ -588,12 +588,17 @@ fn an_end_made_in_a_child_works_in_the_parent() {
 }
 
 #[process]
-fn send_fresh_channels(conduit: Writer<Vec<Reader<u64>>>, rounds: u64) -> Result<(), csp::Error> {
+fn send_fresh_channels(
+    conduit: Writer<Vec<Reader<u64>>>,
+    rounds: u64,
+    done: Reader<()>,
+) -> Result<(), csp::Error> {
     for round in 0..rounds {
         let channel = Channel::<u64>::buffered(1);
         channel.writer().write(round)?;
         conduit.write(vec![channel.reader(), channel.reader()])?;
     }
+    done.read()?; // the channels live here: stay until the parent has read them all
     Ok(())
 }
 
@@ -602,10 +607,13 @@ fn ends_attached_over_a_new_session_survive_the_old_session_closing() {
     // Each round the parent drops its last end homed in the child, closing its session there,
     // and then attaches new ends over a new session; the old session's closing must not poison
     // them.
-    let conduit = Channel::<Vec<Reader<u64>>>::named("conduit");
-    let received = conduit.reader();
+    let (conduit, done) = (
+        Channel::<Vec<Reader<u64>>>::named("conduit"),
+        Channel::<()>::new(),
+    );
+    let (received, finish) = (conduit.reader(), done.writer());
     let rounds = 500;
-    let child = send_fresh_channels(conduit.writer(), rounds)
+    let child = send_fresh_channels(conduit.writer(), rounds, done.reader())
         .os()
         .unwrap()
         .spawn();
@@ -614,6 +622,7 @@ fn ends_attached_over_a_new_session_survive_the_old_session_closing() {
         let value = readers[0].read_timeout(LIMIT);
         assert_eq!(value, Ok(round), "round {round}");
     }
+    finish.write(()).unwrap();
     child.join_timeout(LIMIT).unwrap().unwrap();
 }
 

@@ -28,9 +28,10 @@ use std::time::Duration;
 
 use crate::net::address::Address;
 use crate::net::auth::{self, Secret};
+use crate::net::connection::Connection;
 use crate::net::message::{
     Hello, Operation, OperationReply, OperationRequest, SelectorRequest, SessionReply,
-    SessionRequest, receive, send,
+    SessionRequest,
 };
 use crate::remote::Claimant;
 use crate::transfer::{HomeEnd, TicketScope};
@@ -114,7 +115,7 @@ struct Users {
 /// This OS process's node. There is one, made on first use.
 pub(crate) struct Node {
     users: Mutex<Users>,
-    children: Mutex<HashMap<String, mpsc::Sender<UnixStream>>>,
+    children: Mutex<HashMap<String, mpsc::Sender<Connection>>>,
     tickets: Mutex<HashMap<u64, Ticket>>,
     attached: Mutex<HashMap<u64, Attached>>,
     next_id: AtomicU64,
@@ -202,7 +203,7 @@ impl Node {
     }
 
     /// Waits for the child with `token` to connect; see [`placement`](crate::placement).
-    pub(crate) fn expect_child(&self, token: &str) -> mpsc::Receiver<UnixStream> {
+    pub(crate) fn expect_child(&self, token: &str) -> mpsc::Receiver<Connection> {
         let (sender, receiver) = mpsc::channel();
         lock(&self.children).insert(token.to_string(), sender);
         receiver
@@ -313,9 +314,9 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
         .set_read_timeout(Some(HANDSHAKE_LIMIT))
         .map_err(|error| error.to_string())?;
     auth::accept(&mut stream, secret()).map_err(|error| error.to_string())?;
-    let mut buffer = Vec::new();
-    let hello: Hello = receive(&mut stream, &mut buffer).map_err(|error| error.to_string())?;
-    stream
+    let mut connection = Connection::new(stream).map_err(|error| error.to_string())?;
+    let hello: Hello = connection.receive().map_err(|error| error.to_string())?;
+    connection
         .set_read_timeout(None)
         .map_err(|error| error.to_string())?;
     match hello {
@@ -323,21 +324,21 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
             let waiting = lock(&node().children).remove(&token);
             match waiting {
                 Some(sender) => sender
-                    .send(stream)
+                    .send(connection)
                     .map_err(|_| "the placement gave up".into()),
                 None => Err("a child with an unknown or used token".into()),
             }
         }
         Hello::Session { process: _ } => {
-            serve_session(&mut stream, &mut buffer);
+            serve_session(&mut connection);
             Ok(())
         }
         Hello::Operations { process: _ } => {
-            serve_operations(&mut stream, &mut buffer);
+            serve_operations(&mut connection);
             Ok(())
         }
         Hello::Selectors { process: _ } => {
-            serve_selectors(&mut stream, &mut buffer);
+            serve_selectors(&mut connection);
             Ok(())
         }
     }
@@ -345,8 +346,8 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
 
 /// Claims and rechecks of this OS process's selectors, asked by homes of channels its
 /// alternations wait on. Never blocks and never takes a lock other than the export table's.
-fn serve_selectors(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
-    while let Ok(request) = receive::<SelectorRequest>(stream, buffer) {
+fn serve_selectors(connection: &mut Connection) {
+    while let Ok(request) = connection.receive::<SelectorRequest>() {
         match request {
             SelectorRequest::Claim { id, round, guard } => {
                 let won = Selector::find_exported(id).is_some_and(|selector| {
@@ -357,7 +358,7 @@ fn serve_selectors(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
                     }
                     won
                 });
-                if send(stream, &won).is_err() {
+                if connection.send(&won).is_err() {
                     break;
                 }
             }
@@ -372,12 +373,12 @@ fn serve_selectors(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
     }
 }
 
-fn serve_session(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
+fn serve_session(connection: &mut Connection) {
     let node = node();
     // Ends are attached per session, not per process: a process whose old session is still
     // closing may already have opened a new one.
     let session = node.next_id();
-    while let Ok(request) = receive::<SessionRequest>(stream, buffer) {
+    while let Ok(request) = connection.receive::<SessionRequest>() {
         let reply = match request {
             SessionRequest::Attach {
                 ticket,
@@ -428,7 +429,7 @@ fn serve_session(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
             }
         };
         if let Some(reply) = reply {
-            if send(stream, &reply).is_err() {
+            if connection.send(&reply).is_err() {
                 break;
             }
         }
@@ -447,12 +448,12 @@ fn unknown(end: u64) -> SessionReply {
 type Registered = HashMap<(u64, u64), (Arc<dyn HomeEnd>, Arc<Selector>)>;
 
 /// A mirror thread: carries out one remote thread's operations, one at a time.
-fn serve_operations(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
+fn serve_operations(connection: &mut Connection) {
     // Ends inside a reply's value are lent until the next request proves the remote
     // thread has decoded the reply (and so claimed them).
     let mut lent: Option<TicketScope> = None;
     let mut registered = Registered::new();
-    while let Ok(request) = receive::<OperationRequest>(stream, buffer) {
+    while let Ok(request) = connection.receive::<OperationRequest>() {
         drop(lent.take());
         let end = node().attached(request.end);
         let (reply, scope) = match &end {
@@ -462,7 +463,7 @@ fn serve_operations(stream: &mut UnixStream, buffer: &mut Vec<u8>) {
             None => (OperationReply::Unknown, TicketScope::default()),
         };
         lent = Some(scope);
-        if let Err(error) = send(stream, &reply) {
+        if let Err(error) = connection.send(&reply) {
             // A value taken for the remote reader cannot reach it: say so, loudly, and poison
             // the channel rather than let the value vanish unnoticed.
             if let (OperationReply::Value(_), Some(end)) = (&reply, &end) {

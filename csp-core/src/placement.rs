@@ -28,8 +28,6 @@
 //! test that serves as the child's exact entry point, and the parent starts children with that
 //! test's name and `--exact`.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -41,7 +39,8 @@ use serde::de::DeserializeOwned;
 use crate::error::RunError;
 use crate::net::address::Address;
 use crate::net::auth;
-use crate::net::message::{Done, Hello, Job, receive, send};
+use crate::net::connection::Connection;
+use crate::net::message::{Done, Hello, Job};
 use crate::node::{self, ENV_SECRET, node};
 use crate::registry;
 use crate::transfer::TicketScope;
@@ -142,12 +141,14 @@ fn run_job(address: &str) -> Result<(), String> {
         .set_read_timeout(Some(HANDSHAKE_LIMIT))
         .map_err(|error| error.to_string())?;
     auth::connect(&mut stream, node::secret()).map_err(|error| error.to_string())?;
-    send(&mut stream, &Hello::Child { token }).map_err(|error| error.to_string())?;
     stream
         .set_read_timeout(None)
         .map_err(|error| error.to_string())?;
-    let mut buffer = Vec::new();
-    let job: Job = receive(&mut stream, &mut buffer).map_err(|error| error.to_string())?;
+    let mut connection = Connection::new(stream).map_err(|error| error.to_string())?;
+    connection
+        .send(&Hello::Child { token })
+        .map_err(|error| error.to_string())?;
+    let job: Job = connection.receive().map_err(|error| error.to_string())?;
     // Ends inside the result are lent until the parent confirms it decoded the result.
     let (result, lent) = TicketScope::collect(|| match registry::lookup(&job.name) {
         None => Err(RunError::Placement {
@@ -165,12 +166,14 @@ fn run_job(address: &str) -> Result<(), String> {
         }),
         Some(entry) => (entry.run)(&job.arguments).map(serde_bytes::ByteBuf::from),
     });
-    send(&mut stream, &Done { result }).map_err(|error| error.to_string())?;
-    stream
+    connection
+        .send(&Done { result })
+        .map_err(|error| error.to_string())?;
+    connection
         .set_read_timeout(Some(ACKNOWLEDGE_LIMIT))
         .map_err(|error| error.to_string())?;
     let mut acknowledgement = [0u8; 1];
-    let _ = stream.read(&mut acknowledgement);
+    let _ = connection.read_raw(&mut acknowledgement);
     drop(lent);
     Ok(())
 }
@@ -209,7 +212,7 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
     let outcome = converse(&mut child, &connected, job);
     node().forget_child(&token);
     let result = match outcome {
-        Ok((done, mut stream)) => {
+        Ok((done, mut connection)) => {
             let decoded = done.result.and_then(|bytes| {
                 postcard::from_bytes::<R>(&bytes).map_err(|error| {
                     let error = crate::transfer::explain(&error);
@@ -217,8 +220,8 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
                 })
             });
             // Decoded (ends inside it claimed): the child may let go of what it lent.
-            let _ = stream.write_all(&[1]);
-            drop(stream);
+            let _ = connection.write_raw(&[1]);
+            drop(connection);
             decoded
         }
         Err(Some(reason)) => Err(fail(reason)),
@@ -236,13 +239,13 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
 /// child went away without a result. The job's lent ends stay lent until the child is done.
 fn converse(
     child: &mut Child,
-    connected: &mpsc::Receiver<UnixStream>,
+    connected: &mpsc::Receiver<Connection>,
     job: Placeable,
-) -> Result<(Done, UnixStream), Option<String>> {
+) -> Result<(Done, Connection), Option<String>> {
     let started = Instant::now();
-    let mut stream = loop {
+    let mut connection = loop {
         match connected.recv_timeout(Duration::from_millis(20)) {
-            Ok(stream) => break stream,
+            Ok(connection) => break connection,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if child.try_wait().ok().flatten().is_some() {
                     return Err(None);
@@ -269,11 +272,10 @@ fn converse(
         fingerprint,
         arguments,
     };
-    send(&mut stream, &job).map_err(|_| None)?;
-    let mut buffer = Vec::new();
-    let done = receive::<Done>(&mut stream, &mut buffer).map_err(|_| None)?;
+    connection.send(&job).map_err(|_| None)?;
+    let done = connection.receive::<Done>().map_err(|_| None)?;
     drop(lent);
-    Ok((done, stream))
+    Ok((done, connection))
 }
 
 /// Waits (bounded) for the child to exit, killing it if it lingers.

@@ -10,7 +10,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::channel::ChannelControl;
@@ -18,9 +17,10 @@ use crate::channel::core::Side;
 use crate::error::{ChannelError, ChannelName};
 use crate::net::address::Address;
 use crate::net::auth;
+use crate::net::connection::Connection;
 use crate::net::message::{
     Hello, Operation, OperationReply, OperationRequest, SelectorAddress, SelectorRequest,
-    SessionReply, SessionRequest, receive, send,
+    SessionReply, SessionRequest,
 };
 use crate::node::{process_id, secret};
 use crate::wait::Principal;
@@ -28,21 +28,22 @@ use crate::wait::Principal;
 /// This OS process's session with one home.
 pub(crate) struct Link {
     address: Address,
-    session: Mutex<(UnixStream, Vec<u8>)>,
+    session: Mutex<Connection>,
 }
 
 /// How long a peer may take to answer the handshake.
 const HANDSHAKE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-fn connect(address: &Address, hello: &Hello) -> io::Result<UnixStream> {
+fn connect(address: &Address, hello: &Hello) -> io::Result<Connection> {
     let mut stream = address.connect()?;
     stream.set_read_timeout(Some(HANDSHAKE_LIMIT))?;
     stream.set_write_timeout(Some(HANDSHAKE_LIMIT))?;
     auth::connect(&mut stream, secret()).map_err(io::Error::other)?;
-    send(&mut stream, hello).map_err(io::Error::other)?;
     stream.set_read_timeout(None)?;
     stream.set_write_timeout(None)?;
-    Ok(stream)
+    let mut connection = Connection::new(stream)?;
+    connection.send(hello).map_err(io::Error::other)?;
+    Ok(connection)
 }
 
 impl Link {
@@ -56,7 +57,7 @@ impl Link {
         if let Some(link) = links.get(address).and_then(Weak::upgrade) {
             return Ok(link);
         }
-        let stream = connect(
+        let connection = connect(
             address,
             &Hello::Session {
                 process: process_id(),
@@ -64,7 +65,7 @@ impl Link {
         )?;
         let link = Arc::new(Link {
             address: address.clone(),
-            session: Mutex::new((stream, Vec::new())),
+            session: Mutex::new(connection),
         });
         links.retain(|_, link| link.strong_count() > 0);
         links.insert(address.clone(), Arc::downgrade(&link));
@@ -77,15 +78,14 @@ impl Link {
 
     fn call(&self, request: &SessionRequest) -> Result<SessionReply, String> {
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let (stream, buffer) = &mut *session;
-        send(stream, request).map_err(|error| error.to_string())?;
-        receive(stream, buffer).map_err(|error| error.to_string())
+        session.send(request).map_err(|error| error.to_string())?;
+        session.receive().map_err(|error| error.to_string())
     }
 
     /// Sends a request that has no answer; a home that is gone needs no telling.
     pub(crate) fn tell(&self, request: &SessionRequest) {
         let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = send(&mut session.0, request);
+        let _ = session.send(request);
     }
 
     fn expect_end(reply: Result<SessionReply, String>) -> Result<u64, String> {
@@ -116,7 +116,7 @@ impl Link {
     /// Carries out an operation on `end` over this thread's operations connection.
     fn operate(&self, end: u64, operation: Operation) -> Option<OperationReply> {
         thread_local! {
-            static CONNECTIONS: RefCell<HashMap<Address, (UnixStream, Vec<u8>)>> =
+            static CONNECTIONS: RefCell<HashMap<Address, Connection>> =
                 RefCell::new(HashMap::new());
         }
         CONNECTIONS.with(|connections| {
@@ -125,14 +125,15 @@ impl Link {
                 let hello = Hello::Operations {
                     process: process_id(),
                 };
-                let stream = connect(&self.address, &hello).ok()?;
-                connections.insert(self.address.clone(), (stream, Vec::new()));
+                let connection = connect(&self.address, &hello).ok()?;
+                connections.insert(self.address.clone(), connection);
             }
-            let (stream, buffer) = connections.get_mut(&self.address)?;
+            let connection = connections.get_mut(&self.address)?;
             let request = OperationRequest { end, operation };
-            let reply = send(stream, &request)
+            let reply = connection
+                .send(&request)
                 .ok()
-                .and_then(|()| receive::<OperationReply>(stream, buffer).ok());
+                .and_then(|()| connection.receive::<OperationReply>().ok());
             if reply.is_none() {
                 connections.remove(&self.address);
             }
@@ -240,7 +241,7 @@ impl ChannelControl for RemoteControl {
 /// made on first use and made again after a failure.
 struct SelectorLink {
     address: Address,
-    stream: Mutex<Option<(UnixStream, Vec<u8>)>>,
+    stream: Mutex<Option<Connection>>,
 }
 
 impl SelectorLink {
@@ -270,18 +271,17 @@ impl SelectorLink {
             let hello = Hello::Selectors {
                 process: process_id(),
             };
-            *stream = connect(&self.address, &hello)
-                .ok()
-                .map(|connection| (connection, Vec::new()));
+            *stream = connect(&self.address, &hello).ok();
         }
-        let Some((connection, buffer)) = stream.as_mut() else {
+        let Some(connection) = stream.as_mut() else {
             return false;
         };
         let answer = match request {
-            SelectorRequest::Claim { .. } => send(connection, request)
+            SelectorRequest::Claim { .. } => connection
+                .send(request)
                 .ok()
-                .and_then(|()| receive::<bool>(connection, buffer).ok()),
-            SelectorRequest::Recheck { .. } => send(connection, request).ok().map(|()| false),
+                .and_then(|()| connection.receive::<bool>().ok()),
+            SelectorRequest::Recheck { .. } => connection.send(request).ok().map(|()| false),
         };
         if answer.is_none() {
             *stream = None;

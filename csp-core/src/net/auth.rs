@@ -149,6 +149,12 @@ mod tests {
         connector: Secret,
     ) -> (Result<(), AuthError>, Result<(), AuthError>) {
         let (mut a, mut b) = UnixStream::pair().unwrap();
+        // Bounded: a handshake that waits for ever fails the test instead of hanging it.
+        for stream in [&a, &b] {
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+        }
         let accepting = thread::spawn(move || {
             let result = accept(&mut a, &acceptor);
             drop(a); // a rejected peer sees the connection close
@@ -176,6 +182,8 @@ mod tests {
     #[test]
     fn a_peer_that_is_not_csp_is_rejected() {
         let (mut a, mut b) = UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
         thread::spawn(move || {
             let _ = a.write_all(b"GET / HTTP/1.1\r\n\r\n and then some more bytes......");
         });

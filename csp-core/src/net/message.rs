@@ -11,13 +11,11 @@
 //! - `Selectors`: from a home to an OS process with an alternation waiting on its channels:
 //!   claims of that alternation's selector, and requests to look again.
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::frame::{self, DEFAULT_FRAME_LIMIT, FrameError};
+use super::frame::FrameError;
 use crate::error::{ChannelError, RunError};
 
 /// What a connection is for.
@@ -161,22 +159,6 @@ pub(crate) enum MessageError {
     Malformed(#[from] postcard::Error),
 }
 
-/// Encodes `message` and writes it as one frame.
-pub(crate) fn send(stream: &mut impl Write, message: &impl Serialize) -> Result<(), MessageError> {
-    let bytes = postcard::to_stdvec(message)?;
-    frame::write_frame(stream, &bytes, DEFAULT_FRAME_LIMIT)?;
-    Ok(())
-}
-
-/// Reads one frame and decodes it, re-using `buffer`.
-pub(crate) fn receive<M: DeserializeOwned>(
-    stream: &mut impl Read,
-    buffer: &mut Vec<u8>,
-) -> Result<M, MessageError> {
-    frame::read_frame(stream, buffer, DEFAULT_FRAME_LIMIT)?;
-    Ok(postcard::from_bytes(buffer)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,10 +185,7 @@ mod tests {
             for cut in 0..bytes.len() {
                 prop_assert!(postcard::from_bytes::<OperationRequest>(&bytes[..cut]).is_err());
             }
-            let mut stream = Vec::new();
-            send(&mut stream, &request).unwrap();
-            let mut buffer = Vec::new();
-            let decoded: OperationRequest = receive(&mut stream.as_slice(), &mut buffer).unwrap();
+            let decoded: OperationRequest = postcard::from_bytes(&bytes).unwrap();
             prop_assert_eq!(decoded.end, end);
         }
     }

@@ -8,5 +8,6 @@
 
 pub(crate) mod address;
 pub mod auth;
+pub(crate) mod connection;
 pub mod frame;
 pub(crate) mod message;
