@@ -158,6 +158,16 @@
 //! borrows(&text).run().unwrap();
 //! ```
 //!
+//! `#[process(placeable)]` checks at compile time that a process can run in another OS
+//! process (without it, `.os()` refuses such a process when called):
+//!
+//! ```compile_fail
+//! #[csp::process(placeable)]
+//! fn timed(started: std::time::Instant) -> u64 {
+//!     started.elapsed().as_secs() // an Instant cannot cross OS processes
+//! }
+//! ```
+//!
 //! `select!` knows four guards, and only `read` binds a value:
 //!
 //! ```compile_fail

@@ -10,7 +10,7 @@ use csp::prelude::*;
 
 csp::child_entry!();
 
-#[process]
+#[process(placeable)]
 fn identify(label: String) -> (String, u32) {
     (label, std::process::id())
 }

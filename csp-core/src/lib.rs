@@ -52,4 +52,5 @@ pub mod __private {
         Decode, DecodeNone, DecodeSerde, Encode, EncodeNone, EncodeSerde, Registration, fingerprint,
     };
     pub use inventory;
+    pub use serde;
 }

@@ -21,6 +21,9 @@ use proc_macro::TokenStream;
 /// among its arguments (also inside `Vec`s, arrays, tuples, `Option`s and maps). Options:
 ///
 /// - `#[process(propagate = false)]`: do not pass poison on (a panic still poisons).
+/// - `#[process(placeable)]`: check at compile time that the arguments and the result can
+///   cross into another OS process (serde `Serialize` and `Deserialize`), instead of when
+///   `.os()` is called.
 /// - `#[process(name = "stage")]`: another name for errors and thread names.
 ///
 /// See the `csp` crate documentation for examples.

@@ -10,19 +10,27 @@ use syn::{Expr, FnArg, ItemFn, Lit, Meta, ReturnType, Token};
 struct Options {
     propagate: bool,
     name: Option<String>,
+    placeable: bool,
 }
 
 fn parse_options(args: TokenStream) -> syn::Result<Options> {
     let mut options = Options {
         propagate: true,
         name: None,
+        placeable: false,
     };
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args)?;
     for meta in metas {
+        if let Meta::Path(path) = &meta {
+            if path.is_ident("placeable") {
+                options.placeable = true;
+                continue;
+            }
+        }
         let Meta::NameValue(pair) = &meta else {
             return Err(syn::Error::new(
                 meta.span(),
-                "expected `propagate = false` or `name = \"...\"`",
+                "expected `placeable`, `propagate = false` or `name = \"...\"`",
             ));
         };
         let literal = match &pair.value {
@@ -112,6 +120,24 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             ::core::stringify!((#(#types,)*)), " -> ", ::core::stringify!(#result)
         ))
     };
+    if options.placeable && is_generic {
+        return Err(syn::Error::new(
+            generics.span(),
+            "#[process(placeable)] needs a non-generic function: only those are registered",
+        ));
+    }
+    // Placeable: check at compile time that arguments and result can cross OS processes.
+    let placeable_check = if options.placeable {
+        quote! {
+            const _: fn() = || {
+                fn placeable<T: ::csp::__private::serde::Serialize + ::csp::__private::serde::de::DeserializeOwned>() {}
+                #(placeable::<#types>();)*
+                placeable::<#result>();
+            };
+        }
+    } else {
+        quote!()
+    };
     let fingerprint_option = if is_generic {
         quote!(::core::option::Option::None)
     } else {
@@ -178,5 +204,6 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         }
 
         #registration
+        #placeable_check
     })
 }
