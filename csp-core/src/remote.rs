@@ -25,6 +25,28 @@ use crate::net::message::{
 use crate::node::{process_id, secret};
 use crate::wait::Principal;
 
+/// One shared value per address, alive while anyone uses it.
+type Links<T> = OnceLock<Mutex<HashMap<Address, Weak<T>>>>;
+
+/// The value for `address` in `links`, made by `make` if nobody holds one now.
+fn shared<T>(
+    links: &'static Links<T>,
+    address: &Address,
+    make: impl FnOnce() -> io::Result<T>,
+) -> io::Result<Arc<T>> {
+    let mut links = links
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(link) = links.get(address).and_then(Weak::upgrade) {
+        return Ok(link);
+    }
+    let link = Arc::new(make()?);
+    links.retain(|_, link| link.strong_count() > 0);
+    links.insert(address.clone(), Arc::downgrade(&link));
+    Ok(link)
+}
+
 /// This OS process's session with one home.
 pub(crate) struct Link {
     address: Address,
@@ -49,27 +71,16 @@ fn connect(address: &Address, hello: &Hello) -> io::Result<Connection> {
 impl Link {
     /// The session with the home at `address`, made on first use.
     pub(crate) fn to(address: &Address) -> io::Result<Arc<Link>> {
-        static LINKS: OnceLock<Mutex<HashMap<Address, Weak<Link>>>> = OnceLock::new();
-        let mut links = LINKS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(link) = links.get(address).and_then(Weak::upgrade) {
-            return Ok(link);
-        }
-        let connection = connect(
-            address,
-            &Hello::Session {
+        static LINKS: Links<Link> = OnceLock::new();
+        shared(&LINKS, address, || {
+            let hello = Hello::Session {
                 process: process_id(),
-            },
-        )?;
-        let link = Arc::new(Link {
-            address: address.clone(),
-            session: Mutex::new(connection),
-        });
-        links.retain(|_, link| link.strong_count() > 0);
-        links.insert(address.clone(), Arc::downgrade(&link));
-        Ok(link)
+            };
+            Ok(Link {
+                address: address.clone(),
+                session: Mutex::new(connect(address, &hello)?),
+            })
+        })
     }
 
     pub(crate) fn address(&self) -> &Address {
@@ -246,21 +257,14 @@ struct SelectorLink {
 
 impl SelectorLink {
     fn to(address: &Address) -> Arc<SelectorLink> {
-        static LINKS: OnceLock<Mutex<HashMap<Address, Weak<SelectorLink>>>> = OnceLock::new();
-        let mut links = LINKS
-            .get_or_init(Default::default)
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(link) = links.get(address).and_then(Weak::upgrade) {
-            return link;
-        }
-        let link = Arc::new(SelectorLink {
-            address: address.clone(),
-            stream: Mutex::new(None),
+        static LINKS: Links<SelectorLink> = OnceLock::new();
+        let made = shared(&LINKS, address, || {
+            Ok(SelectorLink {
+                address: address.clone(),
+                stream: Mutex::new(None),
+            })
         });
-        links.retain(|_, link| link.strong_count() > 0);
-        links.insert(address.clone(), Arc::downgrade(&link));
-        link
+        made.expect("making a selector link does not fail")
     }
 
     /// Sends `request` (connecting first if needed) and, for a claim, reads the answer. A

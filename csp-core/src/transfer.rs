@@ -244,14 +244,22 @@ impl TicketScope {
         )
     }
 
-    fn record(lent: Lent) -> Result<(), Lent> {
-        SCOPE.with(|scope| match scope.borrow_mut().as_mut() {
+    /// Records a ticket in the current transfer; outside one, takes it back and fails.
+    fn record(lent: Lent) -> Result<(), String> {
+        let unrecorded = SCOPE.with(|scope| match scope.borrow_mut().as_mut() {
             Some(scope) => {
                 scope.push(lent);
-                Ok(())
+                None
             }
-            None => Err(lent),
-        })
+            None => Some(lent),
+        });
+        match unrecorded {
+            None => Ok(()),
+            Some(lent) => {
+                drop(TicketScope { lent: vec![lent] });
+                Err(OUTSIDE.to_string())
+            }
+        }
     }
 }
 
@@ -310,12 +318,7 @@ fn lend_here(end: Box<dyn HomeEnd>, channel: &ChannelName, side: &str) -> Result
     let (ticket, home) = node()
         .lend(end, None)
         .map_err(|error| format!("cannot lend channel {channel}: {error}"))?;
-    TicketScope::record(Lent::Here(ticket)).map_err(|lent| {
-        if let Lent::Here(ticket) = lent {
-            drop(node().take_ticket(ticket));
-        }
-        OUTSIDE.to_string()
-    })?;
+    TicketScope::record(Lent::Here(ticket))?;
     Ok(EndToken {
         home,
         ticket,
@@ -330,10 +333,7 @@ fn lend_away(remote: &RemoteEnd, fingerprint: u64, carries: String) -> Result<En
     let ticket = remote.link().lend(remote.end())?;
     let link = Arc::clone(remote.link());
     let home = link.address().clone();
-    TicketScope::record(Lent::Away { link, ticket }).map_err(|lent| {
-        drop(TicketScope { lent: vec![lent] });
-        OUTSIDE.to_string()
-    })?;
+    TicketScope::record(Lent::Away { link, ticket })?;
     Ok(EndToken {
         home,
         ticket,
