@@ -334,6 +334,9 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
             Ok(())
         }
         Hello::Operations { process: _ } => {
+            connection
+                .accept_shared_memory()
+                .map_err(|error| format!("moving to shared memory: {error}"))?;
             serve_operations(&mut connection);
             Ok(())
         }

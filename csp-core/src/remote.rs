@@ -136,7 +136,8 @@ impl Link {
                 let hello = Hello::Operations {
                     process: process_id(),
                 };
-                let connection = connect(&self.address, &hello).ok()?;
+                let mut connection = connect(&self.address, &hello).ok()?;
+                connection.offer_shared_memory().ok()?;
                 connections.insert(self.address.clone(), connection);
             }
             let connection = connections.get_mut(&self.address)?;

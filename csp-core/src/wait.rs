@@ -6,9 +6,10 @@
 //! compare-and-swap and then wakes its thread. Exactly one party wins that swap, which is what
 //! makes a choice fire exactly one guard.
 //!
-//! Waiting spins briefly, then yields, then parks: waking a parked thread on another CPU costs
-//! tens of microseconds, while a partner that answers within a few microseconds is caught by
-//! the spin.
+//! Waiting spins briefly, then yields, then parks ([`Backoff`]): waking a parked thread on
+//! another CPU costs tens of microseconds, while a partner that answers within that time is
+//! caught without a wake-up. The shared-memory transport between OS processes waits the same
+//! way.
 //!
 //! A *proxy* selector stands in a channel's home for a selector in another OS process (an
 //! alternation there with a guard on this channel). Claiming a proxy first marks it
@@ -22,7 +23,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 // A selector's state is one word: the round (which wait of its owner) in the high 32 bits,
 // the status in the low 32. Each wait starts a new round, so a claim meant for an earlier wait
@@ -61,8 +62,47 @@ fn chosen(guard: usize) -> Option<u64> {
 
 /// Busy-wait iterations before yielding.
 const SPIN_ROUNDS: u32 = 64;
-/// `yield_now` calls before parking.
-const YIELD_ROUNDS: u32 = 16;
+/// How long a waiter keeps looking (spinning, then yielding its CPU) before it sleeps.
+///
+/// Sleeping and being woken costs a thread on another CPU tens of microseconds on small
+/// machines, so looking for about as long as a wake-up would cost loses at most a factor of
+/// two against an oracle that knew how long the wait would be (the classic competitive bound
+/// for spin-then-block), while a partner that answers within that time is caught at once.
+/// Yielding rather than spinning after the first rounds lets the partner run on the same CPU.
+const LOOK_BUDGET: Duration = Duration::from_micros(50);
+
+/// The waiting strategy every blocked party uses before it sleeps: spin, then yield, for at
+/// most [`LOOK_BUDGET`].
+#[derive(Debug)]
+pub(crate) struct Backoff {
+    turn: u32,
+    started: Option<Instant>,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff {
+            turn: 0,
+            started: None,
+        }
+    }
+
+    /// Waits a little; false once the budget is spent and the caller should sleep instead.
+    pub(crate) fn snooze(&mut self) -> bool {
+        if self.turn < SPIN_ROUNDS {
+            self.turn += 1;
+            std::hint::spin_loop();
+            return true;
+        }
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if started.elapsed() < LOOK_BUDGET {
+            thread::yield_now();
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,15 +293,14 @@ impl Selector {
 
     /// Blocks until the selector leaves [`WAITING`] or `deadline` passes.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
-        for turn in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+        let mut backoff = Backoff::new();
+        loop {
             let word = self.state.load(Ordering::Acquire);
             if status(word) != WAITING {
                 return Self::decode(word);
             }
-            if turn < SPIN_ROUNDS {
-                std::hint::spin_loop();
-            } else {
-                thread::yield_now();
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) || !backoff.snooze() {
+                break;
             }
         }
         loop {

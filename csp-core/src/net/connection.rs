@@ -1,11 +1,13 @@
 //! One authenticated connection: messages in and out, at most one system call per frame in
-//! the common case.
+//! the common case, or none once the connection moved to shared memory.
 //!
-//! Reading goes through a buffer, so a small frame's header and body arrive together; writing
-//! encodes the message straight after a reserved length prefix and sends the frame with one
-//! write. Both buffers are kept and re-used.
+//! A connection starts on its Unix socket. Reading goes through a buffer, so a small frame's
+//! header and body arrive together; writing encodes the message straight after a reserved
+//! length prefix and sends the frame with one write. Both buffers are kept and re-used.
+//! Connections that carry channel operations (the hot path) then move their frames to a
+//! [`SharedStream`], keeping the socket only to sleep on and to notice a dead peer.
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -14,14 +16,23 @@ use serde::de::DeserializeOwned;
 
 use super::frame::{self, DEFAULT_FRAME_LIMIT, FrameError};
 use super::message::MessageError;
+use super::shared_memory::{self, SharedStream};
 
 /// How much a connection reads ahead.
 const READ_AHEAD: usize = 64 << 10;
 
+/// What carries a connection's frames.
+enum Transport {
+    Socket {
+        reader: BufReader<UnixStream>,
+        writer: UnixStream,
+    },
+    Shared(SharedStream),
+}
+
 /// A connection after its handshake.
 pub(crate) struct Connection {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
+    transport: Transport,
     inbox: Vec<u8>,
     outbox: Vec<u8>,
 }
@@ -31,11 +42,62 @@ impl Connection {
     pub(crate) fn new(stream: UnixStream) -> io::Result<Connection> {
         let writer = stream.try_clone()?;
         Ok(Connection {
-            reader: BufReader::with_capacity(READ_AHEAD, stream),
-            writer,
+            transport: Transport::Socket {
+                reader: BufReader::with_capacity(READ_AHEAD, stream),
+                writer,
+            },
             inbox: Vec::new(),
             outbox: Vec::new(),
         })
+    }
+
+    /// Moves the connection to shared memory, offering it (the connecting side). The peer
+    /// must call [`accept_shared_memory`](Connection::accept_shared_memory) at the same point
+    /// of the conversation, with no frame in flight.
+    pub(crate) fn offer_shared_memory(&mut self) -> io::Result<()> {
+        let socket = self.quiet_socket()?;
+        self.transport = Transport::Shared(shared_memory::offer(socket)?);
+        Ok(())
+    }
+
+    /// Moves the connection to the shared memory its peer offers.
+    pub(crate) fn accept_shared_memory(&mut self) -> io::Result<()> {
+        let socket = self.quiet_socket()?;
+        self.transport = Transport::Shared(shared_memory::accept(socket)?);
+        Ok(())
+    }
+
+    /// The socket, provided nothing is buffered that the move would lose.
+    fn quiet_socket(&self) -> io::Result<UnixStream> {
+        match &self.transport {
+            Transport::Socket { reader, .. } if reader.buffer().is_empty() => {
+                reader.get_ref().try_clone()
+            }
+            Transport::Socket { .. } => Err(io::Error::other(
+                "bytes arrived before the move to shared memory",
+            )),
+            Transport::Shared(_) => Err(io::Error::other("already on shared memory")),
+        }
+    }
+
+    /// Whether frames travel through shared memory.
+    #[cfg(test)]
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.transport, Transport::Shared(_))
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match &mut self.transport {
+            Transport::Socket { writer, .. } => writer,
+            Transport::Shared(stream) => stream,
+        }
+    }
+
+    fn reader(&mut self) -> &mut dyn Read {
+        match &mut self.transport {
+            Transport::Socket { reader, .. } => reader,
+            Transport::Shared(stream) => stream,
+        }
     }
 
     /// Encodes `message` and sends it as one frame, with one write.
@@ -48,7 +110,7 @@ impl Connection {
         let result = match u32::try_from(length) {
             Ok(length) if length as usize <= DEFAULT_FRAME_LIMIT => {
                 outbox[..4].copy_from_slice(&length.to_le_bytes());
-                self.writer
+                self.writer()
                     .write_all(&outbox)
                     .map_err(|error| MessageError::Frame(FrameError::Io(error)))
             }
@@ -66,27 +128,35 @@ impl Connection {
 
     /// Reads one frame and decodes it.
     pub(crate) fn receive<M: DeserializeOwned>(&mut self) -> Result<M, MessageError> {
-        frame::read_frame(&mut self.reader, &mut self.inbox, DEFAULT_FRAME_LIMIT)?;
-        let message = postcard::from_bytes(&self.inbox)?;
-        if self.inbox.capacity() > READ_AHEAD {
-            self.inbox = Vec::new();
+        let mut inbox = std::mem::take(&mut self.inbox);
+        let mut reader = self.reader();
+        let read = frame::read_frame(&mut reader, &mut inbox, DEFAULT_FRAME_LIMIT);
+        let message = read
+            .map_err(MessageError::from)
+            .and_then(|()| postcard::from_bytes(&inbox).map_err(MessageError::from));
+        if inbox.capacity() <= READ_AHEAD {
+            self.inbox = inbox;
         }
-        Ok(message)
+        message
     }
 
-    /// Bounds how long [`receive`](Connection::receive) waits (`None`: no bound).
+    /// Bounds how long [`receive`](Connection::receive) waits on a socket (`None`: no bound).
+    /// A connection on shared memory waits until its peer answers or is gone.
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.reader.get_ref().set_read_timeout(timeout)
+        match &self.transport {
+            Transport::Socket { reader, .. } => reader.get_ref().set_read_timeout(timeout),
+            Transport::Shared(_) => Ok(()),
+        }
     }
 
     /// Writes raw bytes (the placement's one-byte acknowledgement).
     pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer.write_all(bytes)
+        self.writer().write_all(bytes)
     }
 
     /// Reads raw bytes, past anything buffered.
     pub(crate) fn read_raw(&mut self, bytes: &mut [u8]) -> io::Result<usize> {
-        io::Read::read(&mut self.reader, bytes)
+        self.reader().read(bytes)
     }
 }
 
@@ -95,10 +165,43 @@ mod tests {
     use super::*;
     use crate::net::message::{Operation, OperationRequest, Wait};
 
+    fn socket_pair() -> (Connection, Connection) {
+        let (a, b) = UnixStream::pair().unwrap();
+        (Connection::new(a).unwrap(), Connection::new(b).unwrap())
+    }
+
+    fn shared_pair() -> (Connection, Connection) {
+        let (mut a, mut b) = socket_pair();
+        let accepting = std::thread::spawn(move || b.accept_shared_memory().map(|()| b));
+        a.offer_shared_memory().unwrap();
+        let b = accepting.join().unwrap().unwrap();
+        assert!(a.is_shared() && b.is_shared());
+        (a, b)
+    }
+
     #[test]
     fn messages_cross_a_connection_in_order() {
-        let (a, b) = UnixStream::pair().unwrap();
-        let (mut a, mut b) = (Connection::new(a).unwrap(), Connection::new(b).unwrap());
+        messages_cross_in_order(socket_pair());
+    }
+
+    #[test]
+    fn messages_cross_a_shared_memory_connection_in_order() {
+        messages_cross_in_order(shared_pair());
+    }
+
+    #[test]
+    fn a_connection_with_bytes_in_flight_does_not_move_to_shared_memory() {
+        let (mut a, mut b) = socket_pair();
+        a.send(&7u32).unwrap();
+        a.send(&8u32).unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(b.receive::<u32>().unwrap(), 7); // the second frame is buffered now
+        let error = b.accept_shared_memory().unwrap_err();
+        assert!(error.to_string().contains("before the move"), "{error}");
+        assert_eq!(b.receive::<u32>().unwrap(), 8, "nothing was lost");
+    }
+
+    fn messages_cross_in_order((mut a, mut b): (Connection, Connection)) {
         // The reader runs at the same time: 3.5 MB would not fit in a socket's buffer.
         b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let reading = std::thread::spawn(move || {

@@ -11,3 +11,4 @@ pub mod auth;
 pub(crate) mod connection;
 pub mod frame;
 pub(crate) mod message;
+pub(crate) mod shared_memory;

@@ -1,0 +1,459 @@
+//! A byte stream between two OS processes on one host, carried by shared memory.
+//!
+//! Sockets cost a system call per message and, when the peer sleeps, a wake-up of a thread on
+//! another CPU (35 to 75 µs on a small machine). A [`SharedStream`] moves the bytes through two
+//! single-producer, single-consumer rings in a sealed `memfd` that both OS processes map, one
+//! ring per direction. A side that finds nothing to read (or no room to write) spins briefly,
+//! as [`wait::Backoff`](crate::wait::Backoff) decides, and only then sleeps, on the Unix
+//! socket the stream was set up over: its peer sends one byte there when it makes progress and
+//! sees the flag that says "I sleep". The socket therefore still does two jobs a ring cannot:
+//! it wakes a sleeper without a futex shared across processes, and it reports a dead peer (its
+//! end of the socket closes, the sleeper reads end of file), so a stream never hangs on a peer
+//! that is gone.
+//!
+//! The peer is authenticated before any of this (see [`auth`](super::auth)), but its memory is
+//! still treated as input: positions that disagree with the ring's size end the stream with
+//! an error, and the memfd is sealed against shrinking, so the peer cannot make an access fault.
+//!
+//! Setting up ([`offer`] on the connecting side, [`accept`] on the other): the acceptor asks
+//! with one byte, the offering side sends the memfd with `SCM_RIGHTS`, and the acceptor answers
+//! with one byte once it has checked and mapped it.
+
+#![allow(unsafe_code)]
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::Duration;
+
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+
+use crate::wait::Backoff;
+
+/// Bytes of data in each direction's ring (a power of two).
+const CAPACITY: usize = 256 << 10;
+/// Room for one atomic counter on a cache line of its own.
+const LINE: usize = 128;
+/// The region: a line for each side's "I sleep" flag, then per ring a line for its head
+/// (bytes written), a line for its tail (bytes read), and its data.
+const RING: usize = 2 * LINE + CAPACITY;
+const REGION: usize = 2 * LINE + 2 * RING;
+
+/// How long setting up may wait for the peer.
+const SETUP_LIMIT: Duration = Duration::from_secs(5);
+
+const ASK: u8 = b'?';
+const ACCEPTED: u8 = b'+';
+
+/// The mapped region, unmapped when the last user drops it.
+struct Mapping {
+    base: NonNull<u8>,
+}
+
+// SAFETY: the region is plain shared memory; every access to it from this process goes through
+// atomics (the counters and flags) or through the data areas of a ring, which the ring's
+// protocol gives to exactly one side at a time.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    fn map(memory: &OwnedFd) -> io::Result<Mapping> {
+        let length = NonZeroUsize::new(REGION).expect("the region is not empty");
+        // SAFETY: a fresh shared mapping of a memfd sealed at REGION bytes or more; nothing in
+        // this process aliases it as a Rust reference other than through `Mapping`'s methods.
+        let base = unsafe {
+            mmap(
+                None,
+                length,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                memory.as_fd(),
+                0,
+            )
+        }?;
+        Ok(Mapping { base: base.cast() })
+    }
+
+    /// The atomic counter or flag at `offset` (a multiple of [`LINE`] inside the region).
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset % LINE == 0 && offset + 8 <= REGION);
+        // SAFETY: in bounds, 8-byte aligned (the mapping is page-aligned), and only ever used
+        // as an atomic by both processes.
+        unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU64>() }
+    }
+
+    fn flag(&self, side: usize) -> &AtomicU32 {
+        // SAFETY: as for `word`; the flag lines hold nothing else.
+        unsafe { &*self.base.as_ptr().add(side * LINE).cast::<AtomicU32>() }
+    }
+
+    fn data(&self, ring: usize) -> *mut u8 {
+        // SAFETY: the data area of `ring` lies inside the region.
+        unsafe { self.base.as_ptr().add(2 * LINE + ring * RING + 2 * LINE) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the region was mapped with this base and length and is no longer used.
+        let _ = unsafe { munmap(self.base.cast(), REGION) };
+    }
+}
+
+/// One end of a shared-memory stream: writes one ring, reads the other.
+pub(crate) struct SharedStream {
+    memory: Mapping,
+    /// Which side this is: 0 offered the memory, 1 accepted it. Side `s` writes ring `s`.
+    side: usize,
+    /// Where sleeping happens and the peer's death shows.
+    socket: UnixStream,
+}
+
+impl std::fmt::Debug for SharedStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedStream")
+            .field("side", &self.side)
+            .finish_non_exhaustive()
+    }
+}
+
+fn corrupted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "the peer's shared-memory ring is corrupted",
+    )
+}
+
+fn peer_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the peer closed the stream")
+}
+
+impl SharedStream {
+    fn head(&self, ring: usize) -> &AtomicU64 {
+        self.memory.word(2 * LINE + ring * RING)
+    }
+
+    fn tail(&self, ring: usize) -> &AtomicU64 {
+        self.memory.word(2 * LINE + ring * RING + LINE)
+    }
+
+    /// Bytes waiting in the ring this side reads.
+    fn readable(&self) -> io::Result<usize> {
+        let ring = 1 - self.side;
+        let head = self.head(ring).load(Ordering::Acquire);
+        let tail = self.tail(ring).load(Ordering::Relaxed);
+        match head.wrapping_sub(tail) {
+            waiting if waiting <= CAPACITY as u64 => Ok(waiting as usize),
+            _ => Err(corrupted()),
+        }
+    }
+
+    /// Room left in the ring this side writes.
+    fn writable(&self) -> io::Result<usize> {
+        let ring = self.side;
+        let head = self.head(ring).load(Ordering::Relaxed);
+        let tail = self.tail(ring).load(Ordering::Acquire);
+        match head.wrapping_sub(tail) {
+            used if used <= CAPACITY as u64 => Ok(CAPACITY - used as usize),
+            _ => Err(corrupted()),
+        }
+    }
+
+    /// Waits until `ready` gives a positive count: spins, then sleeps on the socket.
+    fn wait_for(&mut self, ready: fn(&Self) -> io::Result<usize>) -> io::Result<usize> {
+        let mut backoff = Backoff::new();
+        loop {
+            let count = ready(self)?;
+            if count > 0 {
+                return Ok(count);
+            }
+            if backoff.snooze() {
+                continue;
+            }
+            // Say "I sleep", then look once more: the peer either sees the flag after its
+            // progress (and sends a byte) or made its progress before, which we see now.
+            let flag = self.memory.flag(self.side);
+            flag.store(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let count = ready(self)?;
+            if count > 0 {
+                // A byte may still come if the peer took the flag; the next sleep reads it.
+                flag.store(0, Ordering::SeqCst);
+                return Ok(count);
+            }
+            let mut bytes = [0u8; 64];
+            loop {
+                match self.socket.read(&mut bytes) {
+                    Ok(0) => return Err(peer_gone()),
+                    Ok(_) => break,
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            backoff = Backoff::new();
+        }
+    }
+
+    /// Wakes the peer if it said it sleeps.
+    fn wake_peer(&mut self) -> io::Result<()> {
+        fence(Ordering::SeqCst);
+        let flag = self.memory.flag(1 - self.side);
+        if flag.load(Ordering::SeqCst) == 1 && flag.swap(0, Ordering::SeqCst) == 1 {
+            self.socket.write_all(&[1])?;
+        }
+        Ok(())
+    }
+}
+
+impl Read for SharedStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if buffer.is_empty() {
+            return Ok(0);
+        }
+        let count = self.wait_for(Self::readable)?.min(buffer.len());
+        let ring = 1 - self.side;
+        let tail = self.tail(ring).load(Ordering::Relaxed);
+        let start = (tail % CAPACITY as u64) as usize;
+        let first = count.min(CAPACITY - start);
+        let data = self.memory.data(ring);
+        // SAFETY: bytes `tail..tail + count` of the ring were published by the peer (its head
+        // is past them, read with Acquire) and are not written again until our tail passes
+        // them; both pieces lie inside the data area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.add(start), buffer.as_mut_ptr(), first);
+            std::ptr::copy_nonoverlapping(data, buffer.as_mut_ptr().add(first), count - first);
+        }
+        self.tail(ring)
+            .store(tail.wrapping_add(count as u64), Ordering::Release);
+        self.wake_peer()?;
+        Ok(count)
+    }
+}
+
+impl Write for SharedStream {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if bytes.is_empty() {
+            return Ok(0);
+        }
+        let count = self.wait_for(Self::writable)?.min(bytes.len());
+        let ring = self.side;
+        let head = self.head(ring).load(Ordering::Relaxed);
+        let start = (head % CAPACITY as u64) as usize;
+        let first = count.min(CAPACITY - start);
+        let data = self.memory.data(ring);
+        // SAFETY: bytes `head..head + count` are free (the peer's tail is past them minus the
+        // capacity, read with Acquire) and the peer reads them only after we publish the head;
+        // both pieces lie inside the data area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), data.add(start), first);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr().add(first), data, count - first);
+        }
+        self.head(ring)
+            .store(head.wrapping_add(count as u64), Ordering::Release);
+        self.wake_peer()?;
+        Ok(count)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn with_setup_limit<T>(socket: &UnixStream, step: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    socket.set_read_timeout(Some(SETUP_LIMIT))?;
+    let result = step();
+    socket.set_read_timeout(None)?;
+    result
+}
+
+fn read_byte(socket: &mut UnixStream) -> io::Result<u8> {
+    let mut byte = [0u8];
+    socket.read_exact(&mut byte)?;
+    Ok(byte[0])
+}
+
+/// Offers a new shared-memory stream over `socket` (the connecting side). The acceptor must
+/// call [`accept`] and nothing may be buffered on either side of the socket.
+///
+/// # Errors
+///
+/// If the memory cannot be made, or the peer does not ask for it or refuses it, within the
+/// set-up limit; the socket is then in an unknown state and should be dropped.
+pub(crate) fn offer(mut socket: UnixStream) -> io::Result<SharedStream> {
+    with_setup_limit(&socket.try_clone()?, || {
+        if read_byte(&mut socket)? != ASK {
+            return Err(io::Error::other("the peer did not ask for shared memory"));
+        }
+        let memory = memfd_create(
+            c"csp-stream",
+            MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+        )?;
+        nix::unistd::ftruncate(&memory, REGION as i64)?;
+        fcntl(
+            &memory,
+            FcntlArg::F_ADD_SEALS(
+                SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SEAL,
+            ),
+        )?;
+        let mapping = Mapping::map(&memory)?;
+        let fds = [memory.as_raw_fd()];
+        sendmsg::<()>(
+            socket.as_raw_fd(),
+            &[IoSlice::new(&[1])],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )?;
+        if read_byte(&mut socket)? != ACCEPTED {
+            return Err(io::Error::other("the peer refused the shared memory"));
+        }
+        Ok(SharedStream {
+            memory: mapping,
+            side: 0,
+            socket,
+        })
+    })
+}
+
+/// Accepts a shared-memory stream offered over `socket` (see [`offer`]).
+///
+/// # Errors
+///
+/// If no memory arrives within the set-up limit, or what arrives is not a sealed region of
+/// the expected size.
+pub(crate) fn accept(mut socket: UnixStream) -> io::Result<SharedStream> {
+    with_setup_limit(&socket.try_clone()?, || {
+        socket.write_all(&[ASK])?;
+        let mut byte = [0u8];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let received = {
+            let mut buffers = [IoSliceMut::new(&mut byte)];
+            let message = recvmsg::<()>(
+                socket.as_raw_fd(),
+                &mut buffers,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )?;
+            let mut fds = Vec::new();
+            for control in message.cmsgs()? {
+                if let ControlMessageOwned::ScmRights(received) = control {
+                    fds.extend(received);
+                }
+            }
+            fds
+        };
+        // SAFETY: the kernel just gave us these descriptors; nothing else owns them.
+        let mut owned: Vec<OwnedFd> = received
+            .into_iter()
+            .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+            .collect();
+        let memory = match (owned.pop(), owned.is_empty()) {
+            (Some(memory), true) => memory,
+            _ => return Err(io::Error::other("expected exactly one memory descriptor")),
+        };
+        let size = nix::sys::stat::fstat(&memory)?.st_size;
+        let seals = fcntl(&memory, FcntlArg::F_GET_SEALS)?;
+        let sealed = SealFlag::from_bits_truncate(seals).contains(SealFlag::F_SEAL_SHRINK);
+        if size != REGION as i64 || !sealed {
+            return Err(io::Error::other(
+                "the offered memory is not a sealed region of the expected size",
+            ));
+        }
+        let mapping = Mapping::map(&memory)?;
+        socket.write_all(&[ACCEPTED])?;
+        Ok(SharedStream {
+            memory: mapping,
+            side: 1,
+            socket,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::thread;
+
+    fn pair() -> (SharedStream, SharedStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let accepting = thread::spawn(move || accept(b));
+        let offered = offer(a).expect("offer");
+        let accepted = accepting.join().unwrap().expect("accept");
+        (offered, accepted)
+    }
+
+    #[test]
+    fn bytes_cross_in_order_in_both_directions_beyond_the_ring_size() {
+        let (mut a, mut b) = pair();
+        let sent: Vec<u8> = (0..3 * CAPACITY + 17).map(|i| (i % 251) as u8).collect();
+        let expected = sent.clone();
+        let echo = thread::spawn(move || {
+            let mut received = vec![0u8; expected.len()];
+            b.read_exact(&mut received).unwrap();
+            assert_eq!(received, expected);
+            b.write_all(&received).unwrap();
+        });
+        a.write_all(&sent).unwrap();
+        let mut back = vec![0u8; sent.len()];
+        a.read_exact(&mut back).unwrap();
+        assert_eq!(back, sent);
+        echo.join().unwrap();
+    }
+
+    #[test]
+    fn a_reader_whose_peer_is_gone_gets_an_error_not_a_hang() {
+        let (mut a, b) = pair();
+        let dropping = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            drop(b);
+        });
+        let mut byte = [0u8];
+        let error = a.read(&mut byte).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        dropping.join().unwrap();
+    }
+
+    #[test]
+    fn corrupted_positions_are_an_error() {
+        let (mut a, b) = pair();
+        // The peer "publishes" more than the ring holds.
+        b.head(1).store(CAPACITY as u64 + 1, Ordering::Release);
+        let mut byte = [0u8];
+        assert_eq!(
+            a.read(&mut byte).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+    }
+
+    #[test]
+    fn memory_that_is_not_sealed_is_refused() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let accepting = thread::spawn(move || accept(b));
+        assert_eq!(read_byte(&mut a).unwrap(), ASK);
+        let memory = memfd_create(c"unsealed", MFdFlags::MFD_CLOEXEC).unwrap();
+        nix::unistd::ftruncate(&memory, REGION as i64).unwrap();
+        let fds = [memory.as_raw_fd()];
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &[IoSlice::new(&[1])],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        let error = accepting.join().unwrap().unwrap_err();
+        assert!(error.to_string().contains("sealed"), "{error}");
+    }
+
+    #[test]
+    fn an_acceptor_that_gets_no_memory_gives_up() {
+        let (a, b) = UnixStream::pair().unwrap();
+        drop(a);
+        assert!(accept(b).is_err());
+    }
+}
