@@ -2,7 +2,8 @@
 //!
 //! The node listens on a Unix socket with a random name in a private directory (mode 0700),
 //! started when something needs it (a child being placed, an end lent out, an end held by
-//! another OS process) and closed, its directory removed, when nothing does. Every connection
+//! another OS process) and closed, its directory removed, when nothing does (or, if this OS
+//! process is killed first, by the next node to start on the machine). Every connection
 //! must pass the network's HMAC handshake before a single frame is decoded; its first
 //! message then says what it is for (see [`net::message`](crate::net::message)).
 //!
@@ -171,7 +172,12 @@ impl Node {
     pub(crate) fn hold(&'static self) -> io::Result<Hold> {
         let mut users = lock(&self.users);
         if users.listening.is_none() {
-            let directory = std::env::temp_dir().join(format!("csp-{}", random_hex(8)));
+            remove_stale_directories(&std::env::temp_dir());
+            let directory = std::env::temp_dir().join(format!(
+                "{DIRECTORY_PREFIX}{}-{}",
+                std::process::id(),
+                random_hex(8)
+            ));
             std::fs::DirBuilder::new().mode(0o700).create(&directory)?;
             let address = directory.join(random_hex(8));
             let socket = UnixListener::bind(&address)?;
@@ -286,6 +292,45 @@ impl Node {
         for ticket in &unclaimed {
             ticket.end.poison();
         }
+    }
+}
+
+/// How a node's private directory is named: this prefix, the owner's process id, a random
+/// part.
+const DIRECTORY_PREFIX: &str = "csp-node-";
+
+/// Removes the directories of nodes whose OS process is gone without cleaning up (killed with
+/// SIGKILL, say). Only this user's empty-but-for-sockets directories of dead owners are
+/// touched; anything unexpected inside is left alone.
+fn remove_stale_directories(temp: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(DIRECTORY_PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(owner), None)
+            .map_or_else(|errno| errno != nix::errno::Errno::ESRCH, |()| true);
+        if alive {
+            continue;
+        }
+        let path = entry.path();
+        if let Ok(inside) = std::fs::read_dir(&path) {
+            for socket in inside.flatten() {
+                use std::os::unix::fs::FileTypeExt;
+                if socket.file_type().is_ok_and(|kind| kind.is_socket()) {
+                    let _ = std::fs::remove_file(socket.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&path); // fails, harmlessly, if anything else is inside
     }
 }
 
@@ -536,6 +581,24 @@ mod tests {
     fn still_serves(hold: &Hold) {
         let mut stream = connect_raw(hold);
         auth::connect(&mut stream, secret()).expect("a correct peer is still admitted");
+    }
+
+    #[test]
+    fn directories_of_dead_nodes_are_removed_and_live_ones_kept() {
+        let temp = std::env::temp_dir().join(format!("csp-stale-test-{}", random_hex(4)));
+        std::fs::create_dir(&temp).unwrap();
+        // A pid that cannot exist (above the kernel's limit) and this process's own.
+        let dead = temp.join(format!("{DIRECTORY_PREFIX}2147483647-aa"));
+        let live = temp.join(format!("{DIRECTORY_PREFIX}{}-bb", std::process::id()));
+        let foreign = temp.join("csp-something-else");
+        for directory in [&dead, &live, &foreign] {
+            std::fs::create_dir(directory).unwrap();
+        }
+        let _socket = UnixListener::bind(dead.join("sock")).unwrap();
+        remove_stale_directories(&temp);
+        assert!(!dead.exists(), "the dead node's directory is removed");
+        assert!(live.exists() && foreign.exists(), "others are kept");
+        std::fs::remove_dir_all(&temp).unwrap();
     }
 
     #[test]
