@@ -21,6 +21,7 @@ pub mod error;
 pub mod guard;
 pub mod net;
 mod node;
+pub mod patterns;
 pub mod placement;
 pub mod process;
 pub mod propagation;

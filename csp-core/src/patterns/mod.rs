@@ -1,0 +1,25 @@
+//! Python `multiprocessing`'s communication and shared state, built as channel patterns.
+//!
+//! Every pattern here is a small process network: a server process owning the state, and a
+//! private pair of channels to it for each handle. Handles are cheap to clone, and they are
+//! serde values, so they can be passed to processes in any placement, including other OS
+//! processes (`.os()`): the same handle works from a thread, a child OS process, or a
+//! grandchild.
+//!
+//! | `multiprocessing` | here |
+//! |---|---|
+//! | `Queue`, `JoinableQueue`, `SimpleQueue` | [`Queue`] |
+//!
+//! # What happens when a client dies
+//!
+//! A handle dropped is a client that left. A client whose OS process died (killed, crashed)
+//! is noticed by the server at once, because the runtime poisons the ends a dead OS process
+//! held, and what it held is undone: see each pattern's documentation.
+
+mod error;
+mod queue;
+pub(crate) mod service;
+
+pub use error::PatternError;
+pub use queue::{JoinableQueue, PutError, Queue, SimpleQueue};
+pub use service::Wire;

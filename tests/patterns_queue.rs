@@ -1,0 +1,76 @@
+//! Queues, in threads and across OS processes.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{LIMIT, within};
+use csp::patterns::{PatternError, Queue};
+use csp::prelude::*;
+
+csp::child_entry!();
+
+#[process]
+fn put_range(queue: Queue<u64>, from: u64, count: u64) -> Result<(), String> {
+    for n in from..from + count {
+        queue.put(n).map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}
+
+#[process]
+fn take(queue: Queue<u64>, count: usize) -> Result<Vec<u64>, String> {
+    (0..count)
+        .map(|_| queue.get().map_err(|error| error.to_string()))
+        .collect()
+}
+
+#[test]
+fn three_os_processes_put_into_one_queue_and_nothing_is_lost_or_duplicated() {
+    let queue = Queue::new();
+    let producers: Vec<_> = (0..3)
+        .map(|k| put_range(queue.clone(), k * 100, 20).os().unwrap())
+        .collect();
+    Parallel::of(producers).run_timeout(LIMIT).unwrap();
+    let mut got = within("draining", move || {
+        (0..60).map(|_| queue.get().unwrap()).collect::<Vec<_>>()
+    });
+    got.sort_unstable();
+    let expected: Vec<u64> = (0..3).flat_map(|k| k * 100..k * 100 + 20).collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn a_consumer_in_a_child_gets_items_in_fifo_order() {
+    let queue = Queue::bounded(2);
+    let consumer = take(queue.clone(), 10).os().unwrap().spawn();
+    within("putting", move || {
+        for n in 0..10 {
+            queue.put(n).unwrap();
+        }
+    });
+    let got = consumer.join_timeout(LIMIT).unwrap().unwrap();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn timeouts_and_non_blocking_forms_report_empty_and_full_and_hand_items_back() {
+    within("timeouts", || {
+        let queue = Queue::bounded(1);
+        assert_eq!(queue.try_get(), Err(PatternError::Empty));
+        assert_eq!(
+            queue.get_timeout(Duration::from_millis(20)),
+            Err(PatternError::Empty)
+        );
+        queue.put(1u32).unwrap();
+        assert!(queue.is_full().unwrap());
+        let error = queue.try_put(2).unwrap_err();
+        assert!(error.is_full());
+        assert_eq!(error.into_value(), Some(2));
+        let error = queue.put_timeout(3, Duration::from_millis(20)).unwrap_err();
+        assert!(error.is_full());
+        assert_eq!(error.into_value(), Some(3));
+        assert_eq!(queue.len().unwrap(), 1);
+        assert_eq!(queue.get().unwrap(), 1);
+    });
+}
