@@ -8,7 +8,11 @@
 //!
 //! | `multiprocessing` | here |
 //! |---|---|
-//! | `Queue`, `JoinableQueue`, `SimpleQueue` | [`Queue`] |
+//! | `Queue`, `JoinableQueue`, `SimpleQueue` | [`Queue`] (every queue is joinable) |
+//! | `Lock`, `RLock` | [`Lock`], [`RLock`] |
+//! | `Semaphore`, `BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`] |
+//! | `Event` | [`Event`] |
+//! | `Barrier` | [`Barrier`]; the CSP barrier is [`CspBarrier`] |
 //!
 //! # What happens when a client dies
 //!
@@ -16,10 +20,16 @@
 //! is noticed by the server at once, because the runtime poisons the ends a dead OS process
 //! held, and what it held is undone: see each pattern's documentation.
 
+mod barrier;
 mod error;
+mod event;
+mod lock;
 mod queue;
 pub(crate) mod service;
 
+pub use barrier::{Barrier, CspBarrier};
 pub use error::PatternError;
+pub use event::Event;
+pub use lock::{BoundedSemaphore, Lock, RLock, Semaphore};
 pub use queue::{JoinableQueue, PutError, Queue, SimpleQueue};
 pub use service::Wire;

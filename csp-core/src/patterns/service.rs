@@ -72,6 +72,8 @@ pub(crate) trait Serve: Send + 'static {
     fn handle(&mut self, client: ClientId, request: Self::Request, replies: &mut Replies<'_, Self>);
     /// Withdraws `client`'s pending call; true if it was pending (and so is not answered).
     fn cancel(&mut self, client: ClientId, replies: &mut Replies<'_, Self>) -> bool;
+    /// A new client (a clone of a handle) connected.
+    fn arrive(&mut self, _client: ClientId) {}
     /// `client` is gone; undo what it held if it crashed.
     fn depart(&mut self, client: ClientId, how: Departure, replies: &mut Replies<'_, Self>);
 }
@@ -186,6 +188,7 @@ fn serve<S: Serve>(
             }
             Ok(Some(Message::Clone)) => {
                 let (connected, client) = connect(service, next_id);
+                state.arrive(next_id);
                 next_id += 1;
                 replies.answer(id, Answer::Cloned(client));
                 replies.clients.push(connected);
