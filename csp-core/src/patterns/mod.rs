@@ -13,6 +13,8 @@
 //! | `Semaphore`, `BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`] |
 //! | `Event` | [`Event`] |
 //! | `Barrier` | [`Barrier`]; the CSP barrier is [`CspBarrier`] |
+//! | `Value`, `Array` | [`SharedValue`], [`SharedArray`] |
+//! | `Manager()`, its `list()`, `dict()`, `Namespace()`, `Queue()` | [`Manager`], [`SharedList`], [`SharedDict`], [`Namespace`], [`Queue`] |
 //!
 //! # What happens when a client dies
 //!
@@ -24,12 +26,19 @@ mod barrier;
 mod error;
 mod event;
 mod lock;
+mod manager;
 mod queue;
 pub(crate) mod service;
+mod shared;
 
 pub use barrier::{Barrier, CspBarrier};
 pub use error::PatternError;
 pub use event::Event;
 pub use lock::{BoundedSemaphore, Lock, RLock, Semaphore};
+pub use manager::Manager;
 pub use queue::{JoinableQueue, PutError, Queue, SimpleQueue};
 pub use service::Wire;
+pub use shared::{
+    Cell, CellOperation, DictOperation, DictOutcome, ListOperation, ListOutcome, Namespace,
+    Operate, Shared, SharedArray, SharedDict, SharedList, SharedValue,
+};
