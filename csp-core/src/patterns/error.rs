@@ -2,9 +2,8 @@
 
 /// Why an operation on a pattern's handle failed.
 ///
-/// Operations that hand a value in (a queue's `put`, a pipe's `send`) return it inside their
-/// own error types ([`PutError`](super::PutError), [`SendError`](super::SendError)) so that
-/// nothing is lost; this type is for the rest.
+/// A queue's `put` hands its item back inside its own error type,
+/// [`PutError`](super::PutError), so that nothing is lost; this type is for the rest.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PatternError {
