@@ -23,6 +23,9 @@ pub enum PatternError {
     /// The queue was closed: nothing more can be put.
     #[error("the queue is closed")]
     Closed,
+    /// The other end of a pipe closed, and nothing is left to receive.
+    #[error("end of stream: the other end of the pipe is closed")]
+    EndOfStream,
     /// A lock released by a client that does not hold it, or a bounded semaphore released
     /// more often than acquired.
     #[error("{0}")]

@@ -9,9 +9,11 @@
 //! | `multiprocessing` | here |
 //! |---|---|
 //! | `Queue`, `JoinableQueue`, `SimpleQueue` | [`Queue`] (every queue is joinable) |
+//! | `Pipe()`, `Pipe(duplex=False)` | [`pipe`], [`one_way_pipe`] ([`PipeEnd`]) |
 //! | `Lock`, `RLock` | [`Lock`], [`RLock`] |
 //! | `Semaphore`, `BoundedSemaphore` | [`Semaphore`], [`BoundedSemaphore`] |
 //! | `Event` | [`Event`] |
+//! | `Condition` | [`Condition`] (with its own re-entrant lock) |
 //! | `Barrier` | [`Barrier`]; the CSP barrier is [`CspBarrier`] |
 //! | `Value`, `Array` | [`SharedValue`], [`SharedArray`] |
 //! | `Manager()`, its `list()`, `dict()`, `Namespace()`, `Queue()` | [`Manager`], [`SharedList`], [`SharedDict`], [`Namespace`], [`Queue`] |
@@ -23,19 +25,23 @@
 //! held, and what it held is undone: see each pattern's documentation.
 
 mod barrier;
+mod condition;
 mod error;
 mod event;
 mod lock;
 mod manager;
+mod pipe;
 mod queue;
 pub(crate) mod service;
 mod shared;
 
 pub use barrier::{Barrier, CspBarrier};
+pub use condition::Condition;
 pub use error::PatternError;
 pub use event::Event;
 pub use lock::{BoundedSemaphore, Lock, RLock, Semaphore};
 pub use manager::Manager;
+pub use pipe::{PIPE_CAPACITY, PipeEnd, SendError, one_way_pipe, pipe};
 pub use queue::{JoinableQueue, PutError, Queue, SimpleQueue};
 pub use service::Wire;
 pub use shared::{
