@@ -430,6 +430,17 @@ pub(crate) fn fail(error: RunError) -> ! {
     panic::resume_unwind(Box::new(error))
 }
 
+/// The message a panic carried.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
 /// Turns a panic payload into the error a composition reports.
 pub(crate) fn run_error_from_panic(process: &str, payload: Box<dyn Any + Send>) -> RunError {
     // A nested composition that failed unwinds with its own error: pass it on unchanged.
@@ -437,16 +448,9 @@ pub(crate) fn run_error_from_panic(process: &str, payload: Box<dyn Any + Send>) 
         Ok(error) => return *error,
         Err(payload) => payload,
     };
-    let message = if let Some(message) = payload.downcast_ref::<&str>() {
-        (*message).to_string()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic without a message".to_string()
-    };
     RunError::Panicked {
         process: process.to_string(),
-        message,
+        message: panic_message(&*payload),
     }
 }
 

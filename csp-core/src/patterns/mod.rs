@@ -15,6 +15,7 @@
 //! | `Event` | [`Event`] |
 //! | `Condition` | [`Condition`] (with its own re-entrant lock) |
 //! | `Barrier` | [`Barrier`]; the CSP barrier is [`CspBarrier`] |
+//! | `Pool`: `map`, `imap_unordered`, `apply_async` | [`Pool`]: [`map`](Pool::map), [`map_unordered`](Pool::map_unordered), [`apply`](Pool::apply) |
 //! | `Value`, `Array` | [`SharedValue`], [`SharedArray`] |
 //! | `Manager()`, its `list()`, `dict()`, `Namespace()`, `Queue()` | [`Manager`], [`SharedList`], [`SharedDict`], [`Namespace`], [`Queue`] |
 //!
@@ -31,6 +32,7 @@ mod event;
 mod lock;
 mod manager;
 mod pipe;
+mod pool;
 mod queue;
 pub(crate) mod service;
 mod shared;
@@ -42,6 +44,7 @@ pub use event::Event;
 pub use lock::{BoundedSemaphore, Lock, RLock, Semaphore};
 pub use manager::Manager;
 pub use pipe::{PIPE_CAPACITY, PipeEnd, SendError, one_way_pipe, pipe};
+pub use pool::{JobResult, Pending, Pool, PoolError, WorkerFactory, serve_jobs};
 pub use queue::{JoinableQueue, PutError, Queue, SimpleQueue};
 pub use service::Wire;
 pub use shared::{
