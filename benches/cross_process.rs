@@ -4,17 +4,18 @@
 //!
 //! Run: `cargo bench --bench cross_process` (needs `python3`).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::process::Command;
 use std::time::Instant;
 
+use common::{REPEATS, median, micros};
 use csp::prelude::*;
 use serde_bytes::ByteBuf;
 
 /// (message size, round trips or messages per measurement)
 const SIZES: [(usize, u32); 3] = [(8, 2000), (64 << 10, 300), (1 << 20, 40)];
-const REPEATS: usize = 3;
 
 #[process]
 fn echo(input: Reader<Vec<u8>>, output: Writer<Vec<u8>>) -> Result<(), csp::Error> {
@@ -75,11 +76,6 @@ fn raw_peer(path: String, size: usize, count: u32, one_way: bool) -> Result<(), 
         }
     }
     Ok(())
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
 
 /// A payload type and the processes that echo and send it.
@@ -194,55 +190,7 @@ fn python_runs() -> Option<std::collections::HashMap<String, f64>> {
         .iter()
         .map(|(size, count)| format!("\"{size}\": {count}"))
         .collect();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/mp_peer.py");
-    let mut runs: Vec<std::collections::HashMap<String, f64>> = Vec::new();
-    for _ in 0..REPEATS {
-        let output = Command::new("python3")
-            .arg(script)
-            .arg(format!("{{{}}}", counts.join(", ")))
-            .output()
-            .ok()?;
-        if !output.status.success() {
-            eprintln!(
-                "python peer failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            return None;
-        }
-        runs.push(parse_flat_json(&String::from_utf8_lossy(&output.stdout)));
-    }
-    let keys: Vec<String> = runs[0].keys().cloned().collect();
-    Some(
-        keys.into_iter()
-            .map(|key| {
-                let samples = runs
-                    .iter()
-                    .filter_map(|run| run.get(&key).copied())
-                    .collect();
-                (key, median(samples))
-            })
-            .collect(),
-    )
-}
-
-/// Parses the peer's one-level JSON object of numbers.
-fn parse_flat_json(text: &str) -> std::collections::HashMap<String, f64> {
-    text.trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .split(',')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once(':')?;
-            Some((
-                key.trim().trim_matches('"').to_string(),
-                value.trim().parse().ok()?,
-            ))
-        })
-        .collect()
-}
-
-fn micros(seconds: f64) -> String {
-    format!("{:.1}", seconds * 1e6)
+    common::python_medians("mp_peer.py", &format!("{{{}}}", counts.join(", ")))
 }
 
 #[csp::main]
