@@ -32,7 +32,7 @@ use crate::net::auth::{self, Secret};
 use crate::net::connection::Connection;
 use crate::net::message::{
     Hello, Operation, OperationReply, OperationRequest, SelectorRequest, SessionReply,
-    SessionRequest,
+    SessionRequest, Wait,
 };
 use crate::remote::Claimant;
 use crate::transfer::{HomeEnd, TicketScope};
@@ -552,6 +552,21 @@ fn perform(
                 registered.insert((id, guard), (Arc::clone(end), proxy));
             }
             reply
+        }
+        Operation::WriteThenRead { value, then_read } => {
+            let Some(reader) = node().attached(then_read) else {
+                return OperationReply::Unknown;
+            };
+            match end.perform(Operation::Write {
+                value,
+                wait: Wait::Forever,
+            }) {
+                OperationReply::Done => reader.perform(Operation::Read {
+                    wait: Wait::Forever,
+                }),
+                OperationReply::Failed(error) => OperationReply::NotWritten(error),
+                other => other,
+            }
         }
         Operation::Unregister { guard } => match registered.remove(&(id, guard)) {
             Some((home_end, proxy)) => home_end.unregister(&proxy, guard as usize),

@@ -55,6 +55,7 @@ use self::core::{Core, Side};
 use crate::error::ChannelName;
 
 pub use reader::{IntoIter, Iter, Reader};
+pub(crate) use writer::CallError;
 pub use writer::Writer;
 
 /// A typed channel: the place from which reader and writer ends are taken.

@@ -263,6 +263,22 @@ impl<T> Reader<T> {
     }
 }
 
+impl<T> Reader<T> {
+    /// Decodes a value this end's home sent, as a read would.
+    pub(crate) fn decode_remote(&self, bytes: &[u8]) -> Result<T, ChannelError> {
+        let Backend::Remote { end, decode } = &self.backend else {
+            unreachable!("only remote ends receive encoded values");
+        };
+        decode(bytes).map_err(|error| {
+            eprintln!(
+                "csp: channel {}: a value could not be decoded: {error}",
+                end.name()
+            );
+            end.poisoned()
+        })
+    }
+}
+
 /// A read carried out at the channel's home.
 fn read_remote<T>(
     end: &RemoteEnd,
@@ -282,9 +298,10 @@ fn read_remote<T>(
         OperationReply::NotReady => Err(Shortfall::NotReady),
         OperationReply::TimedOut => Err(Shortfall::TimedOut),
         OperationReply::Failed(error) => Err(Shortfall::Failed(error)),
-        OperationReply::Done | OperationReply::Ready(_) | OperationReply::Unknown => {
-            Err(Shortfall::Failed(end.poisoned()))
-        }
+        OperationReply::Done
+        | OperationReply::Ready(_)
+        | OperationReply::NotWritten(_)
+        | OperationReply::Unknown => Err(Shortfall::Failed(end.poisoned())),
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::{Core, Side, wake};
-use super::{Deadline, Shortfall};
+use super::{Deadline, Reader, Shortfall};
 use crate::channel::core::Attempt;
 use crate::error::ChannelError;
 use crate::error::{TryWriteError, WriteError, WriteTimeoutError};
@@ -297,6 +297,57 @@ impl<T> Writer<T> {
     }
 }
 
+/// Why a [`Writer::write_then_read`] failed.
+pub(crate) enum CallError<T> {
+    /// The write failed; its value is handed back.
+    NotWritten(WriteError<T>),
+    /// The write succeeded; the read failed.
+    NotRead(ChannelError),
+}
+
+impl<T> Writer<T> {
+    /// Writes `value`, then reads from `replies`: a request and its answer. When both
+    /// channels live in the same other OS process this is one round trip to it, not two.
+    pub(crate) fn write_then_read<R>(
+        &self,
+        value: T,
+        replies: &Reader<R>,
+    ) -> Result<R, CallError<T>> {
+        let together = match (&self.backend, replies.as_remote()) {
+            (Backend::Remote { end, encode }, Some(read_end))
+                if Arc::ptr_eq(end.link(), read_end.link()) =>
+            {
+                Some((end, *encode, read_end.end()))
+            }
+            _ => None,
+        };
+        let Some((end, encode, then_read)) = together else {
+            self.write(value).map_err(CallError::NotWritten)?;
+            return replies.read().map_err(CallError::NotRead);
+        };
+        let (encoded, lent) = TicketScope::collect(|| encode(&value));
+        let Ok(bytes) = encoded else {
+            let error = end.poisoned();
+            return Err(CallError::NotWritten(WriteError { value, error }));
+        };
+        let reply = end.operate(Operation::WriteThenRead {
+            value: bytes,
+            then_read,
+        });
+        drop(lent);
+        match reply {
+            OperationReply::Value(bytes) => {
+                replies.decode_remote(&bytes).map_err(CallError::NotRead)
+            }
+            OperationReply::NotWritten(error) => {
+                Err(CallError::NotWritten(WriteError { value, error }))
+            }
+            OperationReply::Failed(error) => Err(CallError::NotRead(error)),
+            _ => Err(CallError::NotRead(end.poisoned())),
+        }
+    }
+}
+
 /// A write carried out at the channel's home. The value is kept until the home answers, so
 /// a failed write hands back the very value it was given.
 fn write_remote<T>(
@@ -327,9 +378,10 @@ fn write_remote<T>(
         OperationReply::NotReady => Err((value, Shortfall::NotReady)),
         OperationReply::TimedOut => Err((value, Shortfall::TimedOut)),
         OperationReply::Failed(error) => Err((value, Shortfall::Failed(error))),
-        OperationReply::Value(_) | OperationReply::Ready(_) | OperationReply::Unknown => {
-            Err((value, Shortfall::Failed(end.poisoned())))
-        }
+        OperationReply::Value(_)
+        | OperationReply::Ready(_)
+        | OperationReply::NotWritten(_)
+        | OperationReply::Unknown => Err((value, Shortfall::Failed(end.poisoned()))),
     }
 }
 

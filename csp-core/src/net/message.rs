@@ -107,6 +107,14 @@ pub(crate) enum Operation {
         wait: Wait,
     },
     Poison,
+    /// Write `value` on this end, then read from `then_read`, another end attached here:
+    /// a request and its answer in one round trip. Answered as the read is, or by
+    /// `NotWritten` if the write failed.
+    WriteThenRead {
+        #[serde(with = "serde_bytes")]
+        value: Vec<u8>,
+        then_read: u64,
+    },
     /// Leave an entry for guard `guard` of an alternation whose selector is at `selector`;
     /// answered by `Ready`.
     Register {
@@ -146,6 +154,8 @@ pub(crate) enum OperationReply {
     NotReady,
     TimedOut,
     Failed(ChannelError),
+    /// The write of a `WriteThenRead` failed (the read was not tried).
+    NotWritten(ChannelError),
     /// The end is unknown at the home (a protocol error).
     Unknown,
 }

@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::PatternError;
 use crate::alternation::Alternation;
-use crate::channel::{Channel, Reader, Writer};
-use crate::error::SelectError;
+use crate::channel::{CallError, Channel, Reader, Writer};
+use crate::error::{SelectError, WriteError};
 use crate::guard::{Guard, InputGuard};
 
 /// What a pattern's items and values must be: serde values that can be sent between threads
@@ -281,17 +281,29 @@ impl<Q: Wire, A: Wire> Client<Q, A> {
     ) -> Result<Option<A>, (PatternError, Option<Q>)> {
         let _calling = self.serialize_calls();
         let lost = |_: crate::ChannelError| (self.gone(), None);
-        if let Err(error) = self.requests.write(Message::Call(request)) {
+        let unsent = |error: WriteError<Message<Q>>| {
             let request = match error.into_value() {
                 Message::Call(request) => Some(request),
                 _ => None,
             };
-            return Err((self.gone(), request));
-        }
+            (self.gone(), request)
+        };
         let Some(timeout) = timeout else {
-            let answer = self.replies.read().map_err(lost)?;
+            // Request and answer in one go: one round trip if the server is in another OS
+            // process.
+            let answer = match self
+                .requests
+                .write_then_read(Message::Call(request), &self.replies)
+            {
+                Ok(answer) => answer,
+                Err(CallError::NotWritten(error)) => return Err(unsent(error)),
+                Err(CallError::NotRead(error)) => return Err(lost(error)),
+            };
             return self.reply(answer).map(Some).map_err(|error| (error, None));
         };
+        self.requests
+            .write(Message::Call(request))
+            .map_err(unsent)?;
         let answer = match self.replies.read_timeout(timeout) {
             Ok(answer) => answer,
             Err(crate::ReadTimeoutError::Timeout { .. }) => {
@@ -312,10 +324,11 @@ impl<Q: Wire, A: Wire> Client<Q, A> {
     /// A new client of the same server.
     pub(crate) fn try_clone(&self) -> Result<Client<Q, A>, PatternError> {
         let _calling = self.serialize_calls();
-        self.requests
-            .write(Message::Clone)
+        let answer = self
+            .requests
+            .write_then_read(Message::Clone, &self.replies)
             .map_err(|_| self.gone())?;
-        match self.replies.read().map_err(|_| self.gone())? {
+        match answer {
             Answer::Cloned(client) => Ok(client),
             _ => Err(PatternError::Protocol {
                 service: self.service(),
