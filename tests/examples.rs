@@ -164,3 +164,206 @@ fn os_producer_consumer_moves_every_job_between_os_processes() {
          from producer 2: 0 1 2 3 4\n"
     );
 }
+
+// The seed programs about Python's multiprocessing, ported: each runs its children as
+// separate OS processes, and prints what the seed shows (up to the seed's own races).
+
+fn lines(out: &str) -> Vec<&str> {
+    out.lines().collect()
+}
+
+/// The lines of `out` in sorted order, for output whose order the seed leaves to a race.
+fn sorted_lines(out: &str) -> Vec<&str> {
+    let mut lines = lines(out);
+    lines.sort_unstable();
+    lines
+}
+
+#[test]
+fn mp_queue_hello_and_mp_pipe_hello_print_the_seeds_list() {
+    assert_eq!(run("mp_queue_hello", &[]), "[42, None, 'hello']\n");
+    assert_eq!(run("mp_pipe_hello", &[]), "[42, None, 'hello']\n");
+}
+
+#[test]
+fn mp_manager_records_adds_a_record_in_one_child_and_prints_it_from_another() {
+    let records = |names: [(&str, u32); 4]| -> String {
+        names
+            .iter()
+            .map(|(name, score)| format!("Name: {name}\nScore: {score}\n\n"))
+            .collect()
+    };
+    assert_eq!(
+        run("mp_manager_records", &[]),
+        format!(
+            "A New record is added\n\n{}",
+            records([
+                ("Computers", 1),
+                ("Histoty", 5),
+                ("Hindi", 9),
+                ("English", 3)
+            ])
+        )
+    );
+    assert_eq!(
+        run("mp_manager_records", &["geeks"]),
+        format!(
+            "New record added!\n\n{}",
+            records([("Sam", 10), ("Adam", 9), ("Kevin", 9), ("Jeff", 8)])
+        )
+    );
+}
+
+#[test]
+fn mp_namespace_shows_the_childs_changes() {
+    assert_eq!(
+        run("mp_namespace", &[]),
+        "before Namespace(x=1, y=1)\nafter Namespace(x=6, y=10)\n"
+    );
+}
+
+#[test]
+fn mp_value_array_prints_the_value_and_the_negated_array() {
+    assert_eq!(
+        run("mp_value_array", &[]),
+        "3.1415927\n[0, -1, -2, -3, -4, -5, -6, -7, -8, -9]\n"
+    );
+}
+
+#[test]
+fn mp_isolation_leaves_the_parents_global_empty() {
+    assert_eq!(
+        run("mp_isolation", &[]),
+        "Result(in process p1): [1, 4, 9, 16]\nResult(in main program): []\n"
+    );
+}
+
+#[test]
+fn mp_shared_squares_shows_the_squares_and_their_sum_in_both_processes() {
+    assert_eq!(
+        run("mp_shared_squares", &[]),
+        "Result(in process p1): [1, 4, 9, 16]\nSum of squares(in process p1): 30\n\
+         Result(in main program): [1, 4, 9, 16]\nSum of squares(in main program): 30\n"
+    );
+}
+
+#[test]
+fn mp_queue_squares_prints_the_queue_until_empty() {
+    assert_eq!(
+        run("mp_queue_squares", &[]),
+        "Queue elements:\n1\n4\n9\n16\nQueue is now empty!\n"
+    );
+}
+
+#[test]
+fn mp_pipe_messages_sends_and_receives_up_to_end_each_in_order() {
+    let out = run("mp_pipe_messages", &[]);
+    let sent: Vec<&str> = lines(&out)
+        .into_iter()
+        .filter_map(|line| line.strip_prefix("Sent the message: "))
+        .collect();
+    let received: Vec<&str> = lines(&out)
+        .into_iter()
+        .filter_map(|line| line.strip_prefix("Received the message: "))
+        .collect();
+    assert_eq!(sent, ["hello", "hey", "hru?", "END"], "{out}");
+    assert_eq!(received, ["hello", "hey", "hru?"], "{out}");
+    assert_eq!(lines(&out).len(), 7, "{out}");
+}
+
+#[test]
+fn mp_pipe_one_and_mp_queue_one_print_what_the_parent_sent() {
+    assert_eq!(run("mp_pipe_one", &[]), "1\n");
+    assert_eq!(run("mp_queue_one", &[]), "1\n");
+}
+
+#[test]
+fn mp_barrier_gives_two_distinct_indices_and_index_zero_passes() {
+    let out = run("mp_barrier", &[]);
+    assert_eq!(
+        sorted_lines(&out),
+        ["0", "1", "passed the barrier"],
+        "{out}"
+    );
+    let zero = out.find("0\n").expect("index 0");
+    assert_eq!(&out[zero..zero + 21], "0\npassed the barrier\n", "{out}");
+}
+
+#[test]
+fn mp_condition_wakes_the_waiter_which_pops_one_appended_item() {
+    let out = run("mp_condition", &[]);
+    let item: u32 = out
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("one number: {out}"));
+    assert!(item < 10, "{out}");
+    assert_eq!(lines(&out).len(), 1, "{out}");
+}
+
+#[test]
+fn mp_event_times_out_one_waiter_and_wakes_the_other() {
+    let out = run("mp_event", &[]);
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 6, "{out}");
+    assert_eq!(lines[0], "main: waiting before calling Event.set()");
+    let mut starting = lines[1..3].to_vec();
+    starting.sort_unstable();
+    assert_eq!(
+        starting,
+        [
+            "wait_for_event: starting",
+            "wait_for_event_timeout: starting"
+        ]
+    );
+    assert_eq!(lines[3], "wait_for_event_timeout: e.is_set()-> False");
+    let mut last = lines[4..].to_vec();
+    last.sort_unstable();
+    assert_eq!(
+        last,
+        ["main: event is set", "wait_for_event: e.is_set()-> True"]
+    );
+}
+
+#[test]
+fn mp_queue_three_gets_one_item_from_each_of_three_processes() {
+    let out = run("mp_queue_three", &[]);
+    let mut items: Vec<&str> = lines(&out)
+        .into_iter()
+        .filter(|line| !line.starts_with("son process"))
+        .collect();
+    items.sort_unstable();
+    assert_eq!(items, ["1", "2", "3"], "{out}");
+    let mut pids: Vec<&str> = lines(&out)
+        .into_iter()
+        .filter_map(|line| line.strip_prefix("son process "))
+        .map(|rest| rest.split(' ').next().unwrap())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "three distinct OS processes: {out}");
+}
+
+#[test]
+fn mp_pipe_dialogue_goes_both_ways() {
+    assert_eq!(
+        run("mp_pipe_dialogue", &[]),
+        "Hi daddy!\nrespnse:Hi child!\n"
+    );
+}
+
+#[test]
+fn mp_manager_dict_list_collects_ten_processes_entries() {
+    let out = run("mp_manager_dict_list", &[]);
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 2, "{out}");
+    let dict: Vec<String> = (0..10).map(|i| format!("'{i}': 'Test'")).collect();
+    assert_eq!(lines[0], format!("{{{}}}", dict.join(", ")));
+    let mut list: Vec<&str> = lines[1]
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split(", ")
+        .collect();
+    list.sort_unstable();
+    let expected: Vec<String> = (0..10).map(|i| format!("'{i}'")).collect();
+    assert_eq!(list, expected, "{out}");
+}
