@@ -20,6 +20,7 @@ use csp::patterns::{SharedArray, SharedValue};
 use csp::prelude::*;
 
 #[process]
+#[allow(clippy::approx_constant)] // the seed's own literal, printed as the seed prints it
 fn f(n: SharedValue<f64>, a: SharedArray<i32>) -> Result<(), String> {
     n.set(3.1415927).map_err(|error| error.to_string())?;
     let length = a.len().map_err(|error| error.to_string())?;
