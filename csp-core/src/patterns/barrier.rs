@@ -152,6 +152,10 @@ clone_handle!(Barrier);
 impl Barrier {
     /// A barrier for `parties` parties.
     pub fn new(parties: usize) -> Barrier {
+        Self::serve(parties, None)
+    }
+
+    pub(crate) fn serve(parties: usize, lifeline: Option<crate::Reader<()>>) -> Barrier {
         let gate = Gate {
             parties,
             fixed: true,
@@ -159,7 +163,7 @@ impl Barrier {
             broken: false,
         };
         Barrier {
-            client: service::start("barrier", gate, None),
+            client: service::start("barrier", gate, lifeline),
             parties,
         }
     }

@@ -216,13 +216,17 @@ clone_handle!(Condition);
 impl Condition {
     /// A condition with a free lock and no waiters.
     pub fn new() -> Condition {
+        Self::serve(None)
+    }
+
+    pub(crate) fn serve(lifeline: Option<crate::Reader<()>>) -> Condition {
         let state = State {
             owner: None,
             lock_waiters: VecDeque::new(),
             condition_waiters: VecDeque::new(),
         };
         Condition {
-            client: service::start("condition", state, None),
+            client: service::start("condition", state, lifeline),
         }
     }
 

@@ -85,12 +85,16 @@ pub struct Event {
 impl Event {
     /// A flag, not set.
     pub fn new() -> Event {
+        Self::serve(None)
+    }
+
+    pub(crate) fn serve(lifeline: Option<crate::Reader<()>>) -> Event {
         let flag = Flag {
             set: false,
             waiting: Vec::new(),
         };
         Event {
-            client: service::start("event", flag, None),
+            client: service::start("event", flag, lifeline),
         }
     }
 

@@ -162,7 +162,12 @@ struct PermitClient {
 }
 
 impl PermitClient {
-    fn start(service: &str, kind: Kind, free: usize) -> PermitClient {
+    fn start(
+        service: &str,
+        kind: Kind,
+        free: usize,
+        lifeline: Option<crate::Reader<()>>,
+    ) -> PermitClient {
         let permits = Permits {
             kind,
             free,
@@ -170,7 +175,7 @@ impl PermitClient {
             waiting: VecDeque::new(),
         };
         PermitClient {
-            client: service::start(service, permits, None),
+            client: service::start(service, permits, lifeline),
         }
     }
 
@@ -374,8 +379,12 @@ permit_face!(
 impl Lock {
     /// A free lock.
     pub fn new() -> Lock {
+        Self::serve(None)
+    }
+
+    pub(crate) fn serve(lifeline: Option<crate::Reader<()>>) -> Lock {
         Lock {
-            permits: PermitClient::start("lock", Kind::Lock, 1),
+            permits: PermitClient::start("lock", Kind::Lock, 1, lifeline),
         }
     }
 }
@@ -383,8 +392,12 @@ impl Lock {
 impl RLock {
     /// A free re-entrant lock.
     pub fn new() -> RLock {
+        Self::serve(None)
+    }
+
+    pub(crate) fn serve(lifeline: Option<crate::Reader<()>>) -> RLock {
         RLock {
-            permits: PermitClient::start("rlock", Kind::Reentrant, 1),
+            permits: PermitClient::start("rlock", Kind::Reentrant, 1, lifeline),
         }
     }
 }
@@ -392,8 +405,13 @@ impl RLock {
 impl Semaphore {
     /// A semaphore with `value` free permits.
     pub fn new(value: usize) -> Semaphore {
+        Self::serve(value, None)
+    }
+
+    pub(crate) fn serve(value: usize, lifeline: Option<crate::Reader<()>>) -> Semaphore {
+        let kind = Kind::Semaphore { bound: None };
         Semaphore {
-            permits: PermitClient::start("semaphore", Kind::Semaphore { bound: None }, value),
+            permits: PermitClient::start("semaphore", kind, value, lifeline),
         }
     }
 }
@@ -401,9 +419,13 @@ impl Semaphore {
 impl BoundedSemaphore {
     /// A semaphore with `value` free permits, never more.
     pub fn new(value: usize) -> BoundedSemaphore {
+        Self::serve(value, None)
+    }
+
+    pub(crate) fn serve(value: usize, lifeline: Option<crate::Reader<()>>) -> BoundedSemaphore {
         let kind = Kind::Semaphore { bound: Some(value) };
         BoundedSemaphore {
-            permits: PermitClient::start("bounded semaphore", kind, value),
+            permits: PermitClient::start("bounded semaphore", kind, value, lifeline),
         }
     }
 }

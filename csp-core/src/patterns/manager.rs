@@ -2,9 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use super::barrier::Barrier;
+use super::condition::Condition;
+use super::event::Event;
+use super::lock::{BoundedSemaphore, Lock, RLock, Semaphore};
 use super::queue::Queue;
 use super::service::Wire;
-use super::shared::{Cell, Namespace, Operate, Shared, SharedDict, SharedList, SharedValue};
+use super::shared::{
+    Cell, Namespace, Operate, Shared, SharedArray, SharedDict, SharedList, SharedValue,
+};
 use crate::channel::{Channel, Reader, Writer};
 
 /// Serves shared state for as long as it lives (`multiprocessing.Manager()`).
@@ -68,6 +74,46 @@ impl Manager {
     /// A shared value (`manager.Value(typecode, value)`).
     pub fn value<T: Wire + Clone>(&self, value: T) -> SharedValue<T> {
         self.serve(Cell(value))
+    }
+
+    /// A shared array (`manager.Array(typecode, items)`).
+    pub fn array<T: Wire + Clone>(&self, items: Vec<T>) -> SharedArray<T> {
+        self.serve(items)
+    }
+
+    /// A lock (`manager.Lock()`).
+    pub fn lock(&self) -> Lock {
+        Lock::serve(self.lifeline())
+    }
+
+    /// A re-entrant lock (`manager.RLock()`).
+    pub fn rlock(&self) -> RLock {
+        RLock::serve(self.lifeline())
+    }
+
+    /// A semaphore (`manager.Semaphore(value)`).
+    pub fn semaphore(&self, value: usize) -> Semaphore {
+        Semaphore::serve(value, self.lifeline())
+    }
+
+    /// A bounded semaphore (`manager.BoundedSemaphore(value)`).
+    pub fn bounded_semaphore(&self, value: usize) -> BoundedSemaphore {
+        BoundedSemaphore::serve(value, self.lifeline())
+    }
+
+    /// An event (`manager.Event()`).
+    pub fn event(&self) -> Event {
+        Event::serve(self.lifeline())
+    }
+
+    /// A condition (`manager.Condition()`).
+    pub fn condition(&self) -> Condition {
+        Condition::serve(self.lifeline())
+    }
+
+    /// A barrier (`manager.Barrier(parties)`).
+    pub fn barrier(&self, parties: usize) -> Barrier {
+        Barrier::serve(parties, self.lifeline())
     }
 
     /// A queue (`manager.Queue()`), bounded if `bound` is given.

@@ -21,7 +21,8 @@ pub const PIPE_CAPACITY: usize = 64;
 /// the two.
 ///
 /// Dropping an end (or [`close`](PipeEnd::close)) closes it: once the other end has
-/// received what was sent before, its `recv` reports [`PatternError::EndOfStream`]. An end is
+/// received what was sent before, its `recv` reports [`PatternError::EndOfStream`], and from
+/// then on its `send` fails too. An end is
 /// a serde value, so it can be passed to a process in another OS process.
 ///
 /// # Examples
@@ -44,8 +45,10 @@ pub const PIPE_CAPACITY: usize = 64;
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "T: Wire")]
 pub struct PipeEnd<T> {
-    sending: Option<Writer<T>>,
+    // Dropped in this order: the receiving side retires first, so once the other end sees
+    // the end of the stream, its sends fail too.
     receiving: Option<Reader<T>>,
+    sending: Option<Writer<T>>,
     /// A message taken by [`poll`](PipeEnd::poll) and not yet received.
     #[serde(serialize_with = "refuse_unreceived", skip_deserializing)]
     polled: Mutex<Option<T>>,
@@ -118,8 +121,8 @@ pub fn one_way_pipe<T: Wire>() -> (PipeEnd<T>, PipeEnd<T>) {
 impl<T: Wire> PipeEnd<T> {
     fn new(sending: Option<Writer<T>>, receiving: Option<Reader<T>>) -> Self {
         PipeEnd {
-            sending,
             receiving,
+            sending,
             polled: Mutex::new(None),
         }
     }
