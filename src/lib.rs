@@ -141,12 +141,14 @@
 //!
 //! # Mistakes caught at compile time
 //!
-//! `#[process]` takes free functions only; an `async fn` is refused (processes run on
-//! threads):
+//! `#[process]` takes free functions only, not methods:
 //!
 //! ```compile_fail
-//! #[csp::process]
-//! async fn not_yet() {}
+//! struct Server;
+//! impl Server {
+//!     #[csp::process]
+//!     fn serve(&self) {}
+//! }
 //! ```
 //!
 //! A process's arguments must be `Send + 'static`, since it may run on another thread:

@@ -18,6 +18,7 @@ pub mod alternation;
 pub mod channel;
 pub mod composition;
 pub mod error;
+mod executor;
 pub mod guard;
 pub mod net;
 mod node;
@@ -38,6 +39,7 @@ pub use error::{
     ChannelError, ChannelName, Error, ReadTimeoutError, RunError, SelectError, TryReadError,
     TryWriteError, WriteError, WriteTimeoutError,
 };
+pub use executor::block_on;
 pub use guard::{Guard, InputGuard, OutputGuard, SkipGuard, TimeoutGuard};
 pub use placement::init;
 pub use process::{ChannelFailure, Ending, Process, SpawnHandle};
@@ -52,6 +54,7 @@ pub mod __private {
     pub use crate::registry::{
         Decode, DecodeNone, DecodeSerde, Encode, EncodeNone, EncodeSerde, Registration, fingerprint,
     };
+    pub use futures::future::BoxFuture;
     pub use inventory;
     pub use serde;
 }

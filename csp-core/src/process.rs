@@ -50,7 +50,9 @@ use crate::error::{
     WriteError, WriteTimeoutError,
 };
 use crate::propagation::{ChannelEnds, EndSet};
-use crate::work::{Call, Closure, Work};
+use crate::work::{AsyncCall, Call, Closure, Work};
+
+use futures::FutureExt;
 
 /// How a process's body ended, as far as propagation is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,6 +201,51 @@ pub struct Process<R> {
     /// Whether the body passes its ending on itself (`#[process]` bodies do, through an
     /// [`EndingGuard`](crate::propagation::EndingGuard), before their ends are dropped).
     propagates_in_body: bool,
+    /// Runs as a task on the executor when spawned, not on a thread of its own.
+    lightweight: bool,
+}
+
+/// What is done with a process's outcome: propagation and the error a panic becomes.
+struct Aftermath<R> {
+    name: Cow<'static, str>,
+    ends: EndSet,
+    propagate: bool,
+    ending: fn(&R) -> Ending,
+    propagates_in_body: bool,
+}
+
+impl<R> Aftermath<R> {
+    fn finish(self, outcome: thread::Result<R>) -> Result<R, RunError> {
+        match outcome {
+            Ok(result) => {
+                if !self.propagates_in_body
+                    && self.propagate
+                    && (self.ending)(&result) == Ending::Poisoned
+                {
+                    self.ends.poison_all();
+                }
+                Ok(result)
+            }
+            Err(payload) => {
+                if !self.propagates_in_body {
+                    self.ends.poison_all();
+                }
+                Err(run_error_from_panic(&self.name, payload))
+            }
+        }
+    }
+
+    fn into_process(self, work: Box<dyn Work<R>>) -> Process<R> {
+        Process {
+            name: self.name,
+            work,
+            ends: self.ends,
+            propagate: self.propagate,
+            ending: self.ending,
+            propagates_in_body: self.propagates_in_body,
+            lightweight: false,
+        }
+    }
 }
 
 impl<R: Send + 'static> Process<R> {
@@ -219,6 +266,7 @@ impl<R: Send + 'static> Process<R> {
             propagate: true,
             ending: |_| Ending::Completed,
             propagates_in_body: false,
+            lightweight: false,
         }
     }
 
@@ -250,6 +298,38 @@ impl<R: Send + 'static> Process<R> {
             propagate,
             ending,
             propagates_in_body: true,
+            lightweight: false,
+        }
+    }
+
+    /// Used by `#[process]` on an `async fn`: as [`__from_macro`](Process::__from_macro), for
+    /// a lightweight process whose body is a future.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn __from_macro_async<A: Send + 'static>(
+        name: &'static str,
+        fingerprint: Option<u64>,
+        ends: EndSet,
+        propagate: bool,
+        arguments: A,
+        body: fn(A) -> futures::future::BoxFuture<'static, R>,
+        encode: fn(&A) -> Result<Vec<u8>, String>,
+        ending: fn(&R) -> Ending,
+    ) -> Self {
+        Process {
+            name: Cow::Borrowed(name),
+            work: Box::new(AsyncCall {
+                name,
+                fingerprint,
+                arguments,
+                body,
+                encode,
+            }),
+            ends,
+            propagate,
+            ending,
+            propagates_in_body: true,
+            lightweight: true,
         }
     }
 
@@ -291,6 +371,11 @@ impl<R: Send + 'static> Process<R> {
     /// [`RunError::Panicked`] if the process, or any process of a composition it stands for,
     /// panicked.
     pub fn run(self) -> Result<R, RunError> {
+        let (work, after) = self.into_parts();
+        after.finish(panic::catch_unwind(AssertUnwindSafe(|| work.run())))
+    }
+
+    fn into_parts(self) -> (Box<dyn Work<R>>, Aftermath<R>) {
         let Process {
             name,
             work,
@@ -298,21 +383,22 @@ impl<R: Send + 'static> Process<R> {
             propagate,
             ending,
             propagates_in_body,
+            lightweight: _,
         } = self;
-        match panic::catch_unwind(AssertUnwindSafe(|| work.run())) {
-            Ok(result) => {
-                if !propagates_in_body && propagate && ending(&result) == Ending::Poisoned {
-                    ends.poison_all();
-                }
-                Ok(result)
-            }
-            Err(payload) => {
-                if !propagates_in_body {
-                    ends.poison_all();
-                }
-                Err(run_error_from_panic(&name, payload))
-            }
-        }
+        let after = Aftermath {
+            name,
+            ends,
+            propagate,
+            ending,
+            propagates_in_body,
+        };
+        (work, after)
+    }
+
+    /// Whether the process is lightweight: it runs as a task when composed
+    /// (`#[process] async fn`).
+    pub fn is_lightweight(&self) -> bool {
+        self.lightweight
     }
 
     /// Starts the process on a thread of its own and returns a handle to join it.
@@ -329,6 +415,24 @@ impl<R: Send + 'static> Process<R> {
     pub fn spawn(self) -> SpawnHandle<R> {
         let name = self.name.to_string();
         let (sender, receiver) = mpsc::sync_channel(1);
+        if self.lightweight {
+            let (work, after) = self.into_parts();
+            match work.into_task() {
+                Ok(task) => {
+                    crate::executor::spawn(Box::pin(async move {
+                        let outcome = AssertUnwindSafe(task).catch_unwind().await;
+                        // The handle may be gone (dropped without joining): nothing to do.
+                        let _ = sender.send(after.finish(outcome));
+                    }));
+                    return SpawnHandle {
+                        name,
+                        receiver,
+                        thread: None,
+                    };
+                }
+                Err(work) => return after.into_process(work).spawn(),
+            }
+        }
         let thread = thread::Builder::new()
             .name(thread_name(&name))
             .spawn(move || {
@@ -394,6 +498,8 @@ impl<R: Send + 'static> Process<R> {
             ending: self.ending,
             // The process runs, and passes its ending on, in the child.
             propagates_in_body: true,
+            // Waiting for a child is a thread's job.
+            lightweight: false,
         })
     }
 

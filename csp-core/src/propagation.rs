@@ -65,6 +65,18 @@ impl EndSet {
         }
     }
 
+    fn hold_all(&self) {
+        for end in &self.ends {
+            end.control.hold();
+        }
+    }
+
+    fn release_all(&self) {
+        for end in &self.ends {
+            end.control.release();
+        }
+    }
+
     fn push_remote(&mut self, remote: &crate::remote::RemoteEnd, side: Side) {
         self.ends.push(EndHandle {
             control: Arc::new(remote.control()),
@@ -250,11 +262,24 @@ tuple_ends!(A B C D E F G H);
 pub struct EndingGuard {
     ends: EndSet,
     propagate: bool,
+    held: std::sync::atomic::AtomicBool,
 }
 
 impl EndingGuard {
     pub fn new(ends: EndSet, propagate: bool) -> Self {
-        EndingGuard { ends, propagate }
+        EndingGuard {
+            ends,
+            propagate,
+            held: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Made first thing in the body: dropped as the body returns (by any path, panics
+    /// included), after the body's own locals and before the arguments the body owns, it
+    /// holds the process's channels so that dropping those arguments cannot retire them
+    /// before [`finish`](EndingGuard::finish) has passed poison on.
+    pub fn returning(&self) -> Returning<'_> {
+        Returning(self)
     }
 
     /// Called with the body's ending when it returned normally.
@@ -269,6 +294,21 @@ impl Drop for EndingGuard {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.ends.poison_all();
+        }
+        if self.held.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            self.ends.release_all();
+        }
+    }
+}
+
+/// See [`EndingGuard::returning`].
+#[doc(hidden)]
+pub struct Returning<'a>(&'a EndingGuard);
+
+impl Drop for Returning<'_> {
+    fn drop(&mut self) {
+        if !self.0.held.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            self.0.ends.hold_all();
         }
     }
 }

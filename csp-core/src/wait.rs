@@ -20,9 +20,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::Poll;
 use std::thread::{self, Thread};
+
+use futures::task::AtomicWaker;
 use std::time::{Duration, Instant};
 
 // A selector's state is one word: the round (which wait of its owner) in the high 32 bits,
@@ -127,6 +132,8 @@ pub(crate) trait Principal: Send + Sync + fmt::Debug {
 #[derive(Debug)]
 enum Owner {
     Thread(Thread),
+    /// A lightweight process (a task on an executor): woken through its waker.
+    Task(AtomicWaker),
     Proxy(Box<dyn Principal>),
 }
 
@@ -164,6 +171,16 @@ impl Selector {
             .state
             .store(pack(round, WAITING), Ordering::Release);
         selector
+    }
+
+    /// A new selector, waiting, for one wait of a task (tasks move between threads, so they
+    /// cannot use the thread's selector).
+    pub(crate) fn for_task() -> Arc<Selector> {
+        Arc::new(Selector {
+            state: AtomicU64::new(WAITING),
+            owner: Owner::Task(AtomicWaker::new()),
+            exported: OnceLock::new(),
+        })
     }
 
     /// A proxy, waiting, for a selector in another OS process.
@@ -221,7 +238,7 @@ impl Selector {
             return false;
         };
         match &self.owner {
-            Owner::Thread(_) => self.transition(to),
+            Owner::Thread(_) | Owner::Task(_) => self.transition(to),
             Owner::Proxy(principal) => {
                 if !self.transition(CLAIMING) {
                     return false;
@@ -245,6 +262,7 @@ impl Selector {
     pub(crate) fn unpark(&self) {
         match &self.owner {
             Owner::Thread(thread) => thread.unpark(),
+            Owner::Task(waker) => waker.wake(),
             Owner::Proxy(principal) => {
                 if status(self.state.load(Ordering::Acquire)) == RECHECK {
                     principal.recheck();
@@ -290,6 +308,50 @@ impl Selector {
         let word = self.state.load(Ordering::Acquire);
         debug_assert_ne!(status(word), WAITING);
         Self::decode(word)
+    }
+
+    /// Gives up waiting (a task's wait that was dropped); false if a counterpart already chose
+    /// a guard, whose communication then happened.
+    pub(crate) fn abort(&self) -> bool {
+        self.transition(ABORTED)
+    }
+
+    /// Waits, as a task, until the selector leaves [`WAITING`] or `deadline` passes: the
+    /// asynchronous twin of [`wait`](Selector::wait). The selector must be a task's
+    /// ([`for_task`](Selector::for_task)).
+    pub(crate) fn wait_async(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Woken> + Send + 'static {
+        let selector = Arc::clone(self);
+        let mut timer = deadline.map(|deadline| {
+            futures_timer::Delay::new(deadline.saturating_duration_since(Instant::now()))
+        });
+        std::future::poll_fn(move |context| {
+            let Owner::Task(waker) = &selector.owner else {
+                unreachable!("only a task's selector is awaited");
+            };
+            let word = selector.state.load(Ordering::Acquire);
+            if status(word) != WAITING {
+                return Poll::Ready(Self::decode(word));
+            }
+            waker.register(context.waker());
+            // Look again after registering: a counterpart may have chosen us in between.
+            let word = selector.state.load(Ordering::Acquire);
+            if status(word) != WAITING {
+                return Poll::Ready(Self::decode(word));
+            }
+            if let Some(timer) = timer.as_mut()
+                && Pin::new(timer).poll(context).is_ready()
+            {
+                return Poll::Ready(if selector.transition(ABORTED) {
+                    Woken::TimedOut
+                } else {
+                    selector.settled()
+                });
+            }
+            Poll::Pending
+        })
     }
 
     /// Blocks until the selector leaves [`WAITING`] or `deadline` passes.

@@ -5,10 +5,15 @@
 //! the child finds again in the [registry](crate::registry). A process built from a closure
 //! can only run in this OS process.
 
+use futures::future::BoxFuture;
+
 /// The work a [`Process`](crate::Process) carries.
 pub(crate) trait Work<R>: Send {
-    /// Does the work here.
+    /// Does the work here, on the calling thread.
     fn run(self: Box<Self>) -> R;
+    /// The work as a future, for a lightweight process; `Err` gives back work that must run
+    /// on a thread.
+    fn into_task(self: Box<Self>) -> Result<BoxFuture<'static, R>, Box<dyn Work<R>>>;
     /// The registered name and fingerprint, and the encoded arguments, for running it in
     /// another OS process; or why that is impossible.
     fn placement(&self) -> Result<Placeable, String>;
@@ -26,9 +31,13 @@ pub(crate) struct Placeable {
 /// A closure: runs here only.
 pub(crate) struct Closure<F>(pub(crate) F);
 
-impl<R, F: FnOnce() -> R + Send> Work<R> for Closure<F> {
+impl<R, F: FnOnce() -> R + Send + 'static> Work<R> for Closure<F> {
     fn run(self: Box<Self>) -> R {
         (self.0)()
+    }
+
+    fn into_task(self: Box<Self>) -> Result<BoxFuture<'static, R>, Box<dyn Work<R>>> {
+        Err(self)
     }
 
     fn placement(&self) -> Result<Placeable, String> {
@@ -45,22 +54,57 @@ pub(crate) struct Call<A, R> {
     pub(crate) encode: fn(&A) -> Result<Vec<u8>, String>,
 }
 
-impl<A: Send, R> Work<R> for Call<A, R> {
+impl<A: Send + 'static, R: 'static> Work<R> for Call<A, R> {
     fn run(self: Box<Self>) -> R {
         (self.body)(self.arguments)
     }
 
-    fn placement(&self) -> Result<Placeable, String> {
-        let fingerprint = self
-            .fingerprint
-            .ok_or("it is generic, and only non-generic processes are registered")?;
-        let (arguments, lent) =
-            crate::transfer::TicketScope::collect(|| (self.encode)(&self.arguments));
-        Ok(Placeable {
-            name: self.name,
-            fingerprint,
-            arguments: arguments?,
-            lent,
-        })
+    fn into_task(self: Box<Self>) -> Result<BoxFuture<'static, R>, Box<dyn Work<R>>> {
+        Err(self)
     }
+
+    fn placement(&self) -> Result<Placeable, String> {
+        placement(self.name, self.fingerprint, self.encode, &self.arguments)
+    }
+}
+
+/// A `#[process] async fn` call: a lightweight process, run as a task.
+pub(crate) struct AsyncCall<A, R> {
+    pub(crate) name: &'static str,
+    pub(crate) fingerprint: Option<u64>,
+    pub(crate) arguments: A,
+    pub(crate) body: fn(A) -> BoxFuture<'static, R>,
+    pub(crate) encode: fn(&A) -> Result<Vec<u8>, String>,
+}
+
+impl<A: Send + 'static, R: 'static> Work<R> for AsyncCall<A, R> {
+    fn run(self: Box<Self>) -> R {
+        // Run on a thread (`run`, or in a child OS process): drive the future here.
+        futures::executor::block_on((self.body)(self.arguments))
+    }
+
+    fn into_task(self: Box<Self>) -> Result<BoxFuture<'static, R>, Box<dyn Work<R>>> {
+        Ok((self.body)(self.arguments))
+    }
+
+    fn placement(&self) -> Result<Placeable, String> {
+        placement(self.name, self.fingerprint, self.encode, &self.arguments)
+    }
+}
+
+fn placement<A>(
+    name: &'static str,
+    fingerprint: Option<u64>,
+    encode: fn(&A) -> Result<Vec<u8>, String>,
+    arguments: &A,
+) -> Result<Placeable, String> {
+    let fingerprint =
+        fingerprint.ok_or("it is generic, and only non-generic processes are registered")?;
+    let (arguments, lent) = crate::transfer::TicketScope::collect(|| encode(arguments));
+    Ok(Placeable {
+        name,
+        fingerprint,
+        arguments: arguments?,
+        lent,
+    })
 }

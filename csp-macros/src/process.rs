@@ -58,12 +58,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
     let options = parse_options(args)?;
     let function: ItemFn = syn::parse2(item)?;
     let signature = &function.sig;
-    if let Some(asyncness) = &signature.asyncness {
-        return Err(syn::Error::new(
-            asyncness.span(),
-            "#[process] does not take `async fn` yet: processes run on threads",
-        ));
-    }
+    let lightweight = signature.asyncness.is_some();
     if let Some(receiver) = signature.receiver() {
         return Err(syn::Error::new(
             receiver.span(),
@@ -163,6 +158,72 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
         }
     };
 
+    let ending_imports = quote! {
+        #[allow(unused_imports)]
+        use ::csp::__private::{
+            ClassifyOther as _, ClassifyResult as _, ProbeEnds as _, ProbeNoEnds as _,
+        };
+    };
+    // The body, then its ending passed on. Arguments are bound first and the guard after
+    // them: the guard is dropped first, so poison is passed on before dropping the ends
+    // could retire them.
+    let construct = if lightweight {
+        quote! {
+            ::csp::Process::__from_macro_async(
+                #name,
+                #fingerprint_option,
+                __csp_ends,
+                #propagate,
+                (#(#arguments,)*),
+                |(#(#arguments,)*): (#(#types,)*)| -> ::csp::__private::BoxFuture<'static, #result> {
+                    ::std::boxed::Box::pin(async move {
+                        #ending_imports
+                        let mut __csp_ends = ::csp::EndSet::new();
+                        #probes
+                        #(#bindings)*
+                        let __csp_guard = ::csp::__private::EndingGuard::new(__csp_ends, #propagate);
+                        // Not `move`: the body borrows the arguments, which are dropped after the guard.
+                        let __csp_result: #result = async {
+                            let __csp_returning = __csp_guard.returning();
+                            #body
+                        }
+                        .await;
+                        __csp_guard.finish((&::csp::__private::Classify(&__csp_result)).ending());
+                        __csp_result
+                    })
+                },
+                |__csp_arguments| (&::csp::__private::Encode(__csp_arguments)).encode(),
+                |__csp_result| (&::csp::__private::Classify(__csp_result)).ending(),
+            )
+        }
+    } else {
+        quote! {
+            ::csp::Process::__from_macro(
+                #name,
+                #fingerprint_option,
+                __csp_ends,
+                #propagate,
+                (#(#arguments,)*),
+                |(#(#arguments,)*): (#(#types,)*)| -> #result {
+                    #ending_imports
+                    let mut __csp_ends = ::csp::EndSet::new();
+                    #probes
+                    #(#bindings)*
+                    let __csp_guard = ::csp::__private::EndingGuard::new(__csp_ends, #propagate);
+                    #[allow(clippy::redundant_closure_call)]
+                    let __csp_result: #result = (|| -> #result {
+                        let __csp_returning = __csp_guard.returning();
+                        #body
+                    })();
+                    __csp_guard.finish((&::csp::__private::Classify(&__csp_result)).ending());
+                    __csp_result
+                },
+                |__csp_arguments| (&::csp::__private::Encode(__csp_arguments)).encode(),
+                |__csp_result| (&::csp::__private::Classify(__csp_result)).ending(),
+            )
+        }
+    };
+
     Ok(quote! {
         #(#attrs)*
         #[must_use = "a process does nothing until it is run or composed"]
@@ -176,31 +237,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> syn::Result<TokenS
             };
             let mut __csp_ends = ::csp::EndSet::new();
             #probes
-            ::csp::Process::__from_macro(
-                #name,
-                #fingerprint_option,
-                __csp_ends,
-                #propagate,
-                (#(#arguments,)*),
-                |(#(#arguments,)*): (#(#types,)*)| -> #result {
-                    #[allow(unused_imports)]
-                    use ::csp::__private::{
-                        ClassifyOther as _, ClassifyResult as _, ProbeEnds as _, ProbeNoEnds as _,
-                    };
-                    let mut __csp_ends = ::csp::EndSet::new();
-                    #probes
-                    // Arguments first, the guard after them: the guard is dropped first, so
-                    // poison is passed on before dropping the ends could retire them.
-                    #(#bindings)*
-                    let __csp_guard = ::csp::__private::EndingGuard::new(__csp_ends, #propagate);
-                    #[allow(clippy::redundant_closure_call)]
-                    let __csp_result: #result = (|| -> #result { #body })();
-                    __csp_guard.finish((&::csp::__private::Classify(&__csp_result)).ending());
-                    __csp_result
-                },
-                |__csp_arguments| (&::csp::__private::Encode(__csp_arguments)).encode(),
-                |__csp_result| (&::csp::__private::Classify(__csp_result)).ending(),
-            )
+            #construct
         }
 
         #registration

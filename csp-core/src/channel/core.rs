@@ -17,8 +17,8 @@ use crate::wait::Selector;
 /// Which side of a channel an end belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
-    Reader,
-    Writer,
+    Reader = 0,
+    Writer = 1,
 }
 
 /// The result of trying an operation without blocking.
@@ -53,6 +53,10 @@ pub(crate) struct State<T> {
     writers_retired: bool,
     poisoned_by: Option<Side>,
     messages: u64,
+    /// Processes deciding how they ended: while any does, a side whose last end is dropped
+    /// retires only when the hold is released (see [`Core::hold`]).
+    holds: usize,
+    retire_pending: [bool; 2],
 }
 
 /// One channel: its name, capacity and state.
@@ -86,6 +90,8 @@ impl<T> Core<T> {
                 writers_retired: false,
                 poisoned_by: None,
                 messages: 0,
+                holds: 0,
+                retire_pending: [false; 2],
             }),
         }
     }
@@ -269,6 +275,18 @@ impl<T> Core<T> {
             .and_then(|entry| entry.offered)
     }
 
+    /// Puts back, at the front, a value that was delivered to a reader who then stopped
+    /// waiting (a task's read that was dropped), so that the next read gets it.
+    pub(crate) fn restore(&self, value: T) {
+        let waiting = {
+            let mut state = self.lock();
+            state.buffer.push_front(value);
+            state.messages = state.messages.saturating_sub(1);
+            Self::recheck_all(&mut state)
+        };
+        waiting.iter().for_each(|selector| selector.unpark());
+    }
+
     /// Counts a new end of `side`.
     pub(crate) fn attach(&self, side: Side) {
         let mut state = self.lock();
@@ -278,9 +296,35 @@ impl<T> Core<T> {
         }
     }
 
+    /// Holds back retirement while a process that holds ends of this channel decides how it
+    /// ended: its ends are dropped as its body returns, but if it ended because of poison the
+    /// channel must be poisoned before those drops can retire it, or a partner could see
+    /// "retired" where the network is being shut down by poison.
+    pub(crate) fn hold(&self) {
+        self.lock().holds += 1;
+    }
+
+    /// Ends a [`hold`](Core::hold); the last one carries out retirements held back.
+    pub(crate) fn release(&self) {
+        let pending = {
+            let mut state = self.lock();
+            state.holds -= 1;
+            if state.holds > 0 {
+                return;
+            }
+            std::mem::take(&mut state.retire_pending)
+        };
+        if pending[0] {
+            self.retire(Side::Reader);
+        }
+        if pending[1] {
+            self.retire(Side::Writer);
+        }
+    }
+
     /// Removes an end of `side`; the last one retires the side.
     pub(crate) fn detach(&self, side: Side) {
-        let (waiting, discarded) = {
+        {
             let mut state = self.lock();
             let ends = match side {
                 Side::Reader => &mut state.reader_ends,
@@ -288,6 +332,25 @@ impl<T> Core<T> {
             };
             *ends -= 1;
             if *ends > 0 {
+                return;
+            }
+            if state.holds > 0 {
+                state.retire_pending[side as usize] = true;
+                return;
+            }
+        }
+        self.retire(side);
+    }
+
+    /// Retires `side` (its last end is gone), unless an end of it was attached again.
+    fn retire(&self, side: Side) {
+        let (waiting, discarded) = {
+            let mut state = self.lock();
+            let ends = match side {
+                Side::Reader => state.reader_ends,
+                Side::Writer => state.writer_ends,
+            };
+            if ends > 0 {
                 return;
             }
             let discarded = match side {
@@ -434,6 +497,41 @@ mod tests {
             core.try_read(&mut state, &mut wake),
             Attempt::Done(2)
         ));
+    }
+
+    #[test]
+    fn a_held_channel_retires_only_when_released_so_poison_can_come_first() {
+        let core = Core::<u32>::new(name(), 0);
+        core.attach(Side::Reader);
+        core.attach(Side::Writer);
+        core.hold(); // a process holding the reader is deciding how it ended
+        core.detach(Side::Reader); // its argument is dropped as its body returns
+        let mut wake = None;
+        assert!(
+            matches!(
+                core.try_write(&mut core.lock(), 1, &mut wake),
+                Err((1, None))
+            ),
+            "not retired while held"
+        );
+        core.poison(Side::Reader); // it ended because of poison and passes it on
+        core.release();
+        let error = core
+            .try_write(&mut core.lock(), 2, &mut wake)
+            .unwrap_err()
+            .1;
+        assert!(error.is_some_and(|e| e.is_poisoned()), "poison, not retire");
+        // Without poison, the release carries out the retirement held back.
+        let core = Core::<u32>::new(name(), 0);
+        core.attach(Side::Reader);
+        core.hold();
+        core.detach(Side::Reader);
+        core.release();
+        let error = core
+            .try_write(&mut core.lock(), 3, &mut wake)
+            .unwrap_err()
+            .1;
+        assert!(error.is_some_and(|e| e.is_retired()));
     }
 
     #[test]

@@ -42,6 +42,7 @@
 //! producer.join().unwrap();
 //! ```
 
+mod asynchronous;
 pub(crate) mod core;
 mod reader;
 mod writer;
@@ -243,11 +244,22 @@ pub(crate) enum Shortfall {
 pub(crate) trait ChannelControl: Send + Sync {
     fn poison_from(&self, side: Side) -> bool;
     fn channel_name(&self) -> &ChannelName;
+    /// Holds back retirement until [`release`](ChannelControl::release) (see `Core::hold`).
+    fn hold(&self) {}
+    fn release(&self) {}
 }
 
 impl<T: Send> ChannelControl for Core<T> {
     fn poison_from(&self, side: Side) -> bool {
         self.poison(side)
+    }
+
+    fn hold(&self) {
+        Core::hold(self);
+    }
+
+    fn release(&self) {
+        Core::release(self);
     }
 
     fn channel_name(&self) -> &ChannelName {

@@ -1,0 +1,256 @@
+//! Channel operations for lightweight processes: the `_async` forms of read and write.
+//!
+//! They follow the same rules as the blocking forms, on the same channels, so tasks and
+//! threads can be on either end of one channel at once. Instead of blocking its thread, a
+//! task leaves its entry in the channel and awaits its [`Selector`]; whoever completes the
+//! communication wakes the task's waker.
+//!
+//! # Cancellation
+//!
+//! Dropping an operation's future withdraws its entry. A write dropped before a reader took
+//! its value drops the value with it (it never arrived anywhere). A read dropped after a
+//! writer had already handed it a value puts that value back at the front of the channel, so
+//! the next read gets it: nothing written is lost.
+//!
+//! Ends whose channel lives in another OS process carry out the operation with a blocking
+//! round trip to the channel's home, holding up the executor thread meanwhile: give processes
+//! that talk to other OS processes a thread of their own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::{Attempt, Core, wake};
+use super::{Deadline, Reader, Shortfall, Writer};
+use crate::error::{ChannelError, ReadTimeoutError, WriteError, WriteTimeoutError};
+use crate::wait::{Selector, Woken};
+
+/// Withdraws a task's read entry if the read's future is dropped while it waits.
+struct PendingRead<'a, T> {
+    core: &'a Core<T>,
+    selector: Arc<Selector>,
+    armed: bool,
+}
+
+impl<T> Drop for PendingRead<'_, T> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        self.selector.abort();
+        let delivered = self
+            .core
+            .unregister_reader(&mut self.core.lock(), &self.selector, 0);
+        if let Some(value) = delivered {
+            self.core.restore(value);
+        }
+    }
+}
+
+/// Withdraws a task's write entry if the write's future is dropped while it waits.
+struct PendingWrite<'a, T> {
+    core: &'a Core<T>,
+    selector: Arc<Selector>,
+    armed: bool,
+}
+
+impl<T> Drop for PendingWrite<'_, T> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.selector.abort();
+            let unsent = self
+                .core
+                .unregister_writer(&mut self.core.lock(), &self.selector, 0);
+            drop(unsent); // outside the channel's lock
+        }
+    }
+}
+
+fn instant(deadline: Deadline) -> Option<std::time::Instant> {
+    match deadline {
+        Deadline::At(at) => Some(at),
+        Deadline::Now | Deadline::Never => None,
+    }
+}
+
+impl<T: Send> Reader<T> {
+    /// Reads a value, awaiting a writer: [`read`](Reader::read) for a lightweight process.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](Reader::read).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (writer, reader) = csp_core::channel::<u32>();
+    /// std::thread::spawn(move || writer.write(7).unwrap()); // a thread writes, a task reads
+    /// assert_eq!(csp_core::block_on(reader.read_async()).unwrap(), 7);
+    /// ```
+    pub async fn read_async(&self) -> Result<T, ChannelError> {
+        self.read_until_async(Deadline::Never)
+            .await
+            .map_err(|shortfall| match shortfall {
+                Shortfall::Failed(error) => error,
+                Shortfall::NotReady | Shortfall::TimedOut => {
+                    unreachable!("read without a deadline")
+                }
+            })
+    }
+
+    /// Reads a value, awaiting one at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_timeout`](Reader::read_timeout).
+    pub async fn read_timeout_async(&self, timeout: Duration) -> Result<T, ReadTimeoutError> {
+        self.read_until_async(Deadline::after(timeout))
+            .await
+            .map_err(|shortfall| match shortfall {
+                Shortfall::Failed(error) => ReadTimeoutError::Channel(error),
+                Shortfall::NotReady | Shortfall::TimedOut => ReadTimeoutError::Timeout {
+                    channel: self.name().clone(),
+                    after: timeout,
+                },
+            })
+    }
+
+    async fn read_until_async(&self, deadline: Deadline) -> Result<T, Shortfall> {
+        let Some(core) = self.core() else {
+            return self.read_until(deadline);
+        };
+        loop {
+            let selector = {
+                let mut woken_writer = None;
+                let mut state = core.lock();
+                match core.try_read(&mut state, &mut woken_writer) {
+                    Attempt::Done(value) => {
+                        drop(state);
+                        wake(woken_writer);
+                        return Ok(value);
+                    }
+                    Attempt::Failed(error) => return Err(Shortfall::Failed(error)),
+                    Attempt::NotReady => {}
+                }
+                if matches!(deadline, Deadline::Now) {
+                    return Err(Shortfall::NotReady);
+                }
+                let selector = Selector::for_task();
+                core.register_reader(&mut state, &selector, 0);
+                selector
+            };
+            let mut pending = PendingRead {
+                core,
+                selector: Arc::clone(&selector),
+                armed: true,
+            };
+            let woken = selector.wait_async(instant(deadline)).await;
+            pending.armed = false;
+            let delivered = core.unregister_reader(&mut core.lock(), &selector, 0);
+            match woken {
+                Woken::Selected(_) => {
+                    return Ok(delivered.expect("a reader chosen by a writer holds its value"));
+                }
+                Woken::Recheck => continue,
+                Woken::TimedOut => return Err(Shortfall::TimedOut),
+            }
+        }
+    }
+}
+
+impl<T: Send> Writer<T> {
+    /// Writes `value`, awaiting a reader (or buffer room): [`write`](Writer::write) for a
+    /// lightweight process.
+    ///
+    /// # Errors
+    ///
+    /// As [`write`](Writer::write): the value is handed back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (writer, reader) = csp_core::channel::<u32>();
+    /// let reading = std::thread::spawn(move || reader.read().unwrap());
+    /// csp_core::block_on(writer.write_async(9)).unwrap();
+    /// assert_eq!(reading.join().unwrap(), 9);
+    /// ```
+    pub async fn write_async(&self, value: T) -> Result<(), WriteError<T>> {
+        self.write_until_async(value, Deadline::Never)
+            .await
+            .map_err(|(value, shortfall)| match shortfall {
+                Shortfall::Failed(error) => WriteError { value, error },
+                Shortfall::NotReady | Shortfall::TimedOut => {
+                    unreachable!("write without a deadline")
+                }
+            })
+    }
+
+    /// Writes `value`, awaiting a reader at most `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`write_timeout`](Writer::write_timeout): the value is handed back.
+    pub async fn write_timeout_async(
+        &self,
+        value: T,
+        timeout: Duration,
+    ) -> Result<(), WriteTimeoutError<T>> {
+        self.write_until_async(value, Deadline::after(timeout))
+            .await
+            .map_err(|(value, shortfall)| match shortfall {
+                Shortfall::Failed(error) => WriteTimeoutError::Channel(WriteError { value, error }),
+                Shortfall::NotReady | Shortfall::TimedOut => WriteTimeoutError::Timeout {
+                    value,
+                    channel: self.name().clone(),
+                    after: timeout,
+                },
+            })
+    }
+
+    async fn write_until_async(
+        &self,
+        mut value: T,
+        deadline: Deadline,
+    ) -> Result<(), (T, Shortfall)> {
+        let Some(core) = self.core() else {
+            return self.write_until(value, deadline);
+        };
+        loop {
+            let selector = {
+                let mut woken_reader = None;
+                let mut state = core.lock();
+                let unsent = match core.try_write(&mut state, value, &mut woken_reader) {
+                    Ok(()) => {
+                        drop(state);
+                        wake(woken_reader);
+                        return Ok(());
+                    }
+                    Err((unsent, Some(error))) => return Err((unsent, Shortfall::Failed(error))),
+                    Err((unsent, None)) => unsent,
+                };
+                if matches!(deadline, Deadline::Now) {
+                    return Err((unsent, Shortfall::NotReady));
+                }
+                let selector = Selector::for_task();
+                core.register_writer(&mut state, &selector, 0, unsent);
+                selector
+            };
+            let mut pending = PendingWrite {
+                core,
+                selector: Arc::clone(&selector),
+                armed: true,
+            };
+            let woken = selector.wait_async(instant(deadline)).await;
+            pending.armed = false;
+            let unsent = core.unregister_writer(&mut core.lock(), &selector, 0);
+            match (woken, unsent) {
+                (Woken::Selected(_), None) => return Ok(()),
+                (Woken::Recheck, Some(unsent)) => value = unsent,
+                (Woken::TimedOut, Some(unsent)) => return Err((unsent, Shortfall::TimedOut)),
+                (woken, unsent) => unreachable!(
+                    "writer woken as {woken:?} with its value {}",
+                    if unsent.is_some() { "unsent" } else { "taken" }
+                ),
+            }
+        }
+    }
+}
