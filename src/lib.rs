@@ -185,7 +185,7 @@ pub use csp_core::*;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-pub use csp_macros::{ChannelEnds, main, process, select};
+pub use csp_macros::{ChannelEnds, main, process, select, select_async};
 
 /// Everything a process network usually needs, in one `use csp::prelude::*;`.
 pub mod prelude {
@@ -193,5 +193,5 @@ pub mod prelude {
         Alternation, Channel, ChannelError, Guard, InputGuard, OutputGuard, Parallel, Policy,
         Process, Reader, Sequence, SkipGuard, Spawn, TimeoutGuard, Writer, parallel, sequence,
     };
-    pub use csp_macros::{ChannelEnds, process, select};
+    pub use csp_macros::{ChannelEnds, process, select, select_async};
 }

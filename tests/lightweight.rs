@@ -178,3 +178,65 @@ fn a_lightweight_process_can_be_placed_in_an_os_process() {
     .unwrap();
     assert_eq!(total, (0..100).sum::<u64>());
 }
+
+/// Merges two channels fairly until both are retired.
+#[process]
+async fn merge(left: Reader<u64>, right: Reader<u64>, out: Writer<u64>) -> Result<(), csp::Error> {
+    let mut alternation = Alternation::fair();
+    let (mut left_open, mut right_open) = (true, true);
+    while left_open || right_open {
+        let next = select_async! {
+            &mut alternation;
+            v = read(left), if left_open => Some(v),
+            v = read(right), if right_open => Some(v),
+        };
+        match next {
+            Ok(Some(v)) => out.write_async(v).await?,
+            Ok(None) => {}
+            Err(csp::SelectError::Channel { guard: 0, .. }) => left_open = false,
+            Err(csp::SelectError::Channel { .. }) => right_open = false,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn an_async_alternation_merges_tasks_and_threads_fairly() {
+    let (left, right, out) = (Channel::new(), Channel::new(), Channel::new());
+    let (_, _, merged, received) = parallel![
+        produce(left.writer(), 200),
+        produce_on_a_thread(right.writer(), 200),
+        merge(left.reader(), right.reader(), out.writer()),
+        sum_on_a_thread(out.reader()),
+    ]
+    .run_timeout(LIMIT)
+    .unwrap();
+    merged.unwrap();
+    assert_eq!(received, 2 * (0..200).sum::<u64>());
+}
+
+#[test]
+fn an_async_choice_times_out_and_a_dropped_choice_keeps_a_value_it_was_handed() {
+    within("async choices", || {
+        let (writer, reader) = csp::channel::<u32>();
+        let chosen = csp::block_on(async {
+            select_async! {
+                v = read(reader) => v,
+                timeout(std::time::Duration::from_millis(20)) => 0,
+            }
+        });
+        assert_eq!(chosen.unwrap(), 0);
+        // A choice handed a value, then dropped: the value stays in its guard.
+        let mut guard = csp::InputGuard::new(&reader);
+        {
+            let mut alternation = Alternation::priority();
+            let mut guards = [&mut guard as &mut (dyn csp::Guard + Send)];
+            let mut choice = Box::pin(alternation.select_async(&mut guards));
+            let mut context = Context::from_waker(Waker::noop());
+            assert!(choice.as_mut().poll(&mut context).is_pending());
+            writer.write(8).unwrap(); // handed to the waiting choice
+        }
+        assert_eq!(guard.take(), Some(8));
+    });
+}

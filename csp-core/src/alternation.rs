@@ -58,6 +58,7 @@
 //! assert_eq!(merged, "abab");
 //! ```
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::channel::core::Attempt;
@@ -137,27 +138,116 @@ impl Alternation {
     /// poisoned or retired (nothing is communicated); [`SelectError::NoEnabledGuard`] if every
     /// precondition is false, since such a choice could never end.
     pub fn select(&mut self, guards: &mut [&mut dyn Guard]) -> Result<usize, SelectError> {
+        let (order, timeout) = self.prepare(guards)?;
+        let chosen = loop {
+            if let Some(chosen) = Self::try_pass(guards, |k| order.at(k))? {
+                break chosen;
+            }
+            match Self::wait_pass(guards, |k| order.at(k), timeout.and_then(|(at, _)| at)) {
+                Woken::Selected(index) => break index,
+                Woken::Recheck => continue,
+                Woken::TimedOut => {
+                    break timeout
+                        .map(|(_, index)| index)
+                        .expect("timed out with a timeout guard");
+                }
+            }
+        };
+        self.next_start = chosen + 1;
+        Ok(chosen)
+    }
+
+    /// The order this choice looks at the guards in, and the earliest enabled timeout (its
+    /// deadline and index), which fires if nothing else does.
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &mut self,
+        guards: &[&mut (impl Guard + ?Sized)],
+    ) -> Result<(Order, Option<(Option<Instant>, usize)>), SelectError> {
         let count = guards.len();
         if !guards.iter().any(|guard| guard.is_enabled()) {
             return Err(SelectError::NoEnabledGuard);
         }
-        let start = self.first_index(count);
-        let order = move |k: usize| (start + k) % count;
+        let order = Order {
+            start: self.first_index(count),
+            count,
+        };
         let started = Instant::now();
-        // The earliest enabled timeout fires if nothing else does.
         let timeout = (0..count)
-            .map(order)
+            .map(|k| order.at(k))
             .filter(|&i| guards[i].is_enabled())
             .filter_map(|i| match guards[i].kind() {
                 GuardKind::Timeout(after) => Some((started.checked_add(after), i)),
                 _ => None,
             })
             .min_by_key(|&(at, _)| at.map_or((1, started), |at| (0, at)));
+        Ok((order, timeout))
+    }
+
+    /// [`select`](Alternation::select) for a lightweight process: waits by awaiting, not by
+    /// blocking its thread. Guards must be `Send` (they are, for `Send` values), so that the
+    /// process can move between threads while it waits.
+    ///
+    /// Dropping the future withdraws the alternation: an input guard that had already been
+    /// handed a value keeps it (take it from the guard), and an output guard whose value was
+    /// not taken keeps that.
+    ///
+    /// # Errors
+    ///
+    /// As [`select`](Alternation::select).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use csp_core::{Alternation, Guard, InputGuard, TimeoutGuard};
+    /// use std::time::Duration;
+    ///
+    /// let (writer, reader) = csp_core::buffered_channel::<u8>(1);
+    /// writer.write(3).unwrap();
+    /// let mut input = InputGuard::new(&reader);
+    /// let mut timeout = TimeoutGuard::new(Duration::from_secs(1));
+    /// let chosen = csp_core::block_on(Alternation::fair().select_async(&mut [
+    ///     &mut input as &mut (dyn Guard + Send),
+    ///     &mut timeout,
+    /// ]));
+    /// assert_eq!((chosen.unwrap(), input.take()), (0, Some(3)));
+    /// ```
+    pub async fn select_async(
+        &mut self,
+        guards: &mut [&mut (dyn Guard + Send)],
+    ) -> Result<usize, SelectError> {
+        let (order, timeout) = self.prepare(guards)?;
         let chosen = loop {
-            if let Some(chosen) = Self::try_pass(guards, order)? {
+            let tried = {
+                let mut plain: Vec<&mut dyn Guard> = guards
+                    .iter_mut()
+                    .map(|g| &mut **g as &mut dyn Guard)
+                    .collect();
+                Self::try_pass(&mut plain, |k| order.at(k))?
+            };
+            if let Some(chosen) = tried {
                 break chosen;
             }
-            match Self::wait_pass(guards, order, timeout.and_then(|(at, _)| at)) {
+            let selector = Selector::for_task();
+            let mut waiting = WaitingChoice {
+                guards: &mut *guards,
+                order,
+                registered: 0,
+                selector: Arc::clone(&selector),
+                armed: true,
+            };
+            let (registered, ready) = {
+                let mut plain = waiting.plain();
+                Self::register_all(&mut plain, &|k| order.at(k), &selector)
+            };
+            waiting.registered = registered;
+            let woken = if ready {
+                Self::withdraw_ready(&selector)
+            } else {
+                selector.wait_async(timeout.and_then(|(at, _)| at)).await
+            };
+            waiting.withdraw();
+            match woken {
                 Woken::Selected(index) => break index,
                 Woken::Recheck => continue,
                 Woken::TimedOut => {
@@ -197,36 +287,108 @@ impl Alternation {
         deadline: Option<Instant>,
     ) -> Woken {
         let selector = Selector::current();
+        let (registered, ready) = Self::register_all(guards, &order, &selector);
+        let woken = if ready {
+            Self::withdraw_ready(&selector)
+        } else {
+            selector.wait(deadline)
+        };
+        Self::unregister_all(guards, &order, registered, &selector);
+        woken
+    }
+
+    /// Leaves an entry for every enabled communication guard, in order, until one finds its
+    /// channel ready; returns how many guards were visited and whether one was ready.
+    fn register_all(
+        guards: &mut [&mut dyn Guard],
+        order: &impl Fn(usize) -> usize,
+        selector: &Arc<Selector>,
+    ) -> (usize, bool) {
         let mut registered = 0;
-        let mut ready = false;
-        for index in (0..guards.len()).map(&order) {
+        for index in (0..guards.len()).map(order) {
             let guard = &mut guards[index];
             registered += 1;
             if !guard.is_enabled() || guard.kind() != GuardKind::Communication {
                 continue;
             }
-            if guard.register(&selector, index) {
-                ready = true;
-                break;
+            if guard.register(selector, index) {
+                return (registered, true);
             }
         }
-        let woken = if ready {
-            // A counterpart is ready (or a channel failed): withdraw and try again, unless a
-            // counterpart chose us in the meantime.
-            if selector.try_recheck() {
-                Woken::Recheck
-            } else {
-                selector.settled()
-            }
+        (registered, false)
+    }
+
+    /// A counterpart is ready (or a channel failed): withdraw and try again, unless a
+    /// counterpart chose us in the meantime.
+    fn withdraw_ready(selector: &Selector) -> Woken {
+        if selector.try_recheck() {
+            Woken::Recheck
         } else {
-            selector.wait(deadline)
-        };
-        for index in (0..registered).map(&order) {
+            selector.settled()
+        }
+    }
+
+    fn unregister_all(
+        guards: &mut [&mut dyn Guard],
+        order: &impl Fn(usize) -> usize,
+        registered: usize,
+        selector: &Arc<Selector>,
+    ) {
+        for index in (0..registered).map(order) {
             let guard = &mut guards[index];
             if guard.precondition() && guard.kind() == GuardKind::Communication {
-                guard.unregister(&selector, index);
+                guard.unregister(selector, index);
             }
         }
-        woken
+    }
+}
+
+/// The order in which one choice looks at its guards: from `start`, round.
+#[derive(Debug, Clone, Copy)]
+struct Order {
+    start: usize,
+    count: usize,
+}
+
+impl Order {
+    fn at(self, k: usize) -> usize {
+        (self.start + k) % self.count
+    }
+}
+
+/// A task's alternation while it waits: withdraws its entries if the future is dropped.
+struct WaitingChoice<'a, 'g> {
+    guards: &'a mut [&'g mut (dyn Guard + Send)],
+    order: Order,
+    registered: usize,
+    selector: Arc<Selector>,
+    armed: bool,
+}
+
+impl WaitingChoice<'_, '_> {
+    fn plain(&mut self) -> Vec<&mut dyn Guard> {
+        self.guards
+            .iter_mut()
+            .map(|guard| &mut **guard as &mut dyn Guard)
+            .collect()
+    }
+
+    fn withdraw(&mut self) {
+        if std::mem::replace(&mut self.armed, false) {
+            let (order, registered, selector) =
+                (self.order, self.registered, Arc::clone(&self.selector));
+            let mut plain = self.plain();
+            Alternation::unregister_all(&mut plain, &|k| order.at(k), registered, &selector);
+        }
+    }
+}
+
+impl Drop for WaitingChoice<'_, '_> {
+    fn drop(&mut self) {
+        if self.armed {
+            // Dropped while waiting: stop any counterpart from choosing us, then withdraw.
+            self.selector.abort();
+            self.withdraw();
+        }
     }
 }

@@ -50,7 +50,16 @@ pub fn process(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Without an alternation, the choice has priority order. See the `csp` crate documentation.
 #[proc_macro]
 pub fn select(input: TokenStream) -> TokenStream {
-    select::expand(input.into())
+    select::expand(input.into(), false)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// [`select!`] for a lightweight process (`#[process] async fn`): the same guards and arms,
+/// but the choice is awaited, not blocked on. Use it inside `async` code only.
+#[proc_macro]
+pub fn select_async(input: TokenStream) -> TokenStream {
+    select::expand(input.into(), true)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

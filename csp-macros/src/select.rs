@@ -135,7 +135,7 @@ impl Parse for Select {
     }
 }
 
-pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+pub(crate) fn expand(input: TokenStream, asynchronous: bool) -> syn::Result<TokenStream> {
     let select: Select = syn::parse2(input)?;
     let alternation = match &select.alternation {
         Some(expression) => quote!(let __csp_alternation: &mut ::csp::Alternation = #expression;),
@@ -180,12 +180,23 @@ pub(crate) fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         );
         names.push(name);
     }
+    let choose = if asynchronous {
+        quote! {
+            let __csp_chosen = __csp_alternation.select_async(&mut [
+                #(&mut #names as &mut (dyn ::csp::Guard + ::core::marker::Send)),*
+            ]).await;
+        }
+    } else {
+        quote! {
+            let __csp_chosen = __csp_alternation.select(&mut [
+                #(&mut #names as &mut dyn ::csp::Guard),*
+            ]);
+        }
+    };
     Ok(quote! {{
         #alternation
         #(#guards)*
-        let __csp_chosen = __csp_alternation.select(&mut [
-            #(&mut #names as &mut dyn ::csp::Guard),*
-        ]);
+        #choose
         #[allow(unreachable_code, clippy::match_single_binding)]
         match __csp_chosen {
             #(#arms)*
