@@ -22,6 +22,10 @@
 //! ```
 
 use crate::error::RunError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
 use crate::process::{Process, SpawnHandle, fail};
 
 /// Runs processes at once and waits for all of them.
@@ -73,12 +77,57 @@ impl Parallel {
 
     /// Runs every process at once (the last one on the calling thread) and waits for all.
     fn run_all<R: Send + 'static>(mut processes: Vec<Process<R>>) -> Result<Vec<R>, RunError> {
+        if processes.iter().all(Process::is_lightweight) {
+            return Self::run_tasks(processes);
+        }
         let Some(last) = processes.pop() else {
             return Ok(Vec::new());
         };
         let handles: Vec<SpawnHandle<R>> = processes.into_iter().map(Process::spawn).collect();
         let last = last.run();
         first_error(handles.into_iter().map(SpawnHandle::join).chain([last]))
+    }
+
+    /// Runs lightweight processes as tasks, collecting their results in one place rather than
+    /// through a handle each (a ring of a million processes is a million results).
+    fn run_tasks<R: Send + 'static>(processes: Vec<Process<R>>) -> Result<Vec<R>, RunError> {
+        struct Collected<R> {
+            results: Mutex<Vec<Option<Result<R, RunError>>>>,
+            remaining: AtomicUsize,
+            waiter: thread::Thread,
+        }
+        let count = processes.len();
+        let collected = Arc::new(Collected {
+            results: Mutex::new((0..count).map(|_| None).collect()),
+            remaining: AtomicUsize::new(count),
+            waiter: thread::current(),
+        });
+        for (index, process) in processes.into_iter().enumerate() {
+            let collected = Arc::clone(&collected);
+            process.start(move |result| {
+                collected
+                    .results
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(result);
+                if collected.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    collected.waiter.unpark();
+                }
+            });
+        }
+        while collected.remaining.load(Ordering::Acquire) > 0 {
+            thread::park();
+        }
+        let results = std::mem::take(
+            &mut *collected
+                .results
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        first_error(
+            results
+                .into_iter()
+                .map(|result| result.expect("every task reports before the count reaches zero")),
+        )
     }
 
     /// A process running the processes of a tuple at once; its result is the tuple of their

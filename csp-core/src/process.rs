@@ -415,36 +415,44 @@ impl<R: Send + 'static> Process<R> {
     pub fn spawn(self) -> SpawnHandle<R> {
         let name = self.name.to_string();
         let (sender, receiver) = mpsc::sync_channel(1);
-        if self.lightweight {
+        // The receiver may be gone (a handle dropped without joining): nothing to do then.
+        let thread = self.start(move |result| {
+            let _ = sender.send(result);
+        });
+        SpawnHandle {
+            name,
+            receiver,
+            thread,
+        }
+    }
+
+    /// Starts the process in the background, as a task if it is lightweight and on a thread
+    /// of its own otherwise, and hands its outcome to `done`; returns the thread, if any.
+    pub(crate) fn start(
+        self,
+        done: impl FnOnce(Result<R, RunError>) + Send + 'static,
+    ) -> Option<thread::JoinHandle<()>> {
+        let process = if self.lightweight {
             let (work, after) = self.into_parts();
             match work.into_task() {
                 Ok(task) => {
                     crate::executor::spawn(Box::pin(async move {
                         let outcome = AssertUnwindSafe(task).catch_unwind().await;
-                        // The handle may be gone (dropped without joining): nothing to do.
-                        let _ = sender.send(after.finish(outcome));
+                        done(after.finish(outcome));
                     }));
-                    return SpawnHandle {
-                        name,
-                        receiver,
-                        thread: None,
-                    };
+                    return None;
                 }
-                Err(work) => return after.into_process(work).spawn(),
+                Err(work) => after.into_process(work),
             }
-        }
+        } else {
+            self
+        };
+        let name = process.name.to_string();
         let thread = thread::Builder::new()
             .name(thread_name(&name))
-            .spawn(move || {
-                // The receiver may be gone (a handle dropped without joining): nothing to do.
-                let _ = sender.send(self.run());
-            })
+            .spawn(move || done(process.run()))
             .unwrap_or_else(|error| panic!("cannot start a thread for process {name}: {error}"));
-        SpawnHandle {
-            name,
-            receiver,
-            thread: Some(thread),
-        }
+        Some(thread)
     }
 
     /// The same process, to run in a child OS process when it is run or composed.
