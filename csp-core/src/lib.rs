@@ -12,6 +12,11 @@
 //! - [`composition`]: [`Parallel`], [`Sequence`] and [`Spawn`].
 //! - [`error`]: the error types; every failed write hands its value back.
 //! - [`placement`]: running a process in another OS process ([`Process::os`], [`init`]).
+//! - Lightweight processes: `#[process] async fn` runs as a task on an executor; channels and
+//!   alternation have `_async` forms ([`Reader::read_async`], [`Writer::write_async`],
+//!   [`Alternation::select_async`]); [`block_on`] runs async code outside a process.
+//! - [`patterns`]: Python `multiprocessing`'s queues, pipes, shared state, locks, barriers and
+//!   pool, built as channel patterns.
 //! - [`net`]: framing and authentication for connections between OS processes.
 
 pub mod alternation;

@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -68,7 +69,7 @@ fn chosen(guard: usize) -> Option<u64> {
 /// Busy-wait iterations before yielding: about 0.35 us on this class of CPU (a pause is about
 /// 22 ns on the AMD EPYC it was tuned on); a partner on the same CPU cannot run until we yield.
 const SPIN_ROUNDS: u32 = 16;
-/// How long a waiter keeps looking (spinning, then yielding its CPU) before it sleeps.
+/// The longest a waiter keeps looking (spinning, then yielding its CPU) before it sleeps.
 ///
 /// Sleeping and being woken costs a thread on another CPU tens of microseconds on small
 /// machines, so looking for about as long as a wake-up would cost loses at most a factor of
@@ -76,13 +77,25 @@ const SPIN_ROUNDS: u32 = 16;
 /// for spin-then-block), while a partner that answers within that time is caught at once.
 /// Yielding rather than spinning after the first rounds lets the partner run on the same CPU.
 const LOOK_BUDGET: Duration = Duration::from_micros(50);
+/// The shortest: a thread whose waits keep outlasting its budget spends little on looking.
+const LEAST_LOOK: Duration = Duration::from_micros(2);
 
-/// The waiting strategy every blocked party uses before it sleeps: spin, then yield, for at
-/// most [`LOOK_BUDGET`].
+thread_local! {
+    /// How long this thread looks before it sleeps, adapted to how its waits end: halved
+    /// when looking was in vain (the thread slept anyway), doubled (up to [`LOOK_BUDGET`])
+    /// when a wait ended while it was still looking. A thread that mostly waits long stops
+    /// burning a CPU; one whose partners answer quickly keeps catching them.
+    static LOOK_FOR: Cell<Duration> = const { Cell::new(LOOK_BUDGET) };
+}
+
+/// The waiting strategy every blocked party uses before it sleeps: spin, then yield, for
+/// as long as this thread's adaptive budget allows (see [`LOOK_BUDGET`]).
 #[derive(Debug)]
 pub(crate) struct Backoff {
     turn: u32,
     started: Option<Instant>,
+    budget: Duration,
+    gave_up: bool,
 }
 
 impl Backoff {
@@ -90,6 +103,8 @@ impl Backoff {
         Backoff {
             turn: 0,
             started: None,
+            budget: LOOK_FOR.with(Cell::get),
+            gave_up: false,
         }
     }
 
@@ -101,11 +116,23 @@ impl Backoff {
             return true;
         }
         let started = *self.started.get_or_insert_with(Instant::now);
-        if started.elapsed() < LOOK_BUDGET {
+        if started.elapsed() < self.budget {
             thread::yield_now();
-            true
-        } else {
-            false
+            return true;
+        }
+        if !self.gave_up {
+            self.gave_up = true;
+            LOOK_FOR.with(|look| look.set((self.budget * 7 / 8).max(LEAST_LOOK)));
+        }
+        false
+    }
+}
+
+impl Drop for Backoff {
+    fn drop(&mut self) {
+        // Looked, and the wait ended meanwhile: looking pays off for this thread.
+        if !self.gave_up && self.turn > 0 {
+            LOOK_FOR.with(|look| look.set((self.budget * 2).min(LOOK_BUDGET)));
         }
     }
 }
