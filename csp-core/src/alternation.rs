@@ -62,6 +62,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::channel::core::Attempt;
+use crate::deadlock::Waiting;
 use crate::error::SelectError;
 use crate::guard::{Guard, GuardKind, failure};
 use crate::wait::{Selector, Woken};
@@ -146,6 +147,7 @@ impl Alternation {
             match Self::wait_pass(guards, |k| order.at(k), timeout.and_then(|(at, _)| at)) {
                 Woken::Selected(index) => break index,
                 Woken::Recheck => continue,
+                Woken::Deadlocked => return Err(Self::deadlocked(guards)),
                 Woken::TimedOut => {
                     break timeout
                         .map(|(_, index)| index)
@@ -244,12 +246,22 @@ impl Alternation {
             let woken = if ready {
                 Self::withdraw_ready(&selector)
             } else {
-                selector.wait_async(timeout.and_then(|(at, _)| at)).await
+                let what = {
+                    let plain = waiting.plain();
+                    Self::waiting(&plain)
+                };
+                selector
+                    .wait_async(timeout.and_then(|(at, _)| at), move || what)
+                    .await
             };
             waiting.withdraw();
             match woken {
                 Woken::Selected(index) => break index,
                 Woken::Recheck => continue,
+                Woken::Deadlocked => {
+                    let plain = waiting.plain();
+                    return Err(Self::deadlocked(&plain));
+                }
                 Woken::TimedOut => {
                     break timeout
                         .map(|(_, index)| index)
@@ -291,10 +303,37 @@ impl Alternation {
         let woken = if ready {
             Self::withdraw_ready(&selector)
         } else {
-            selector.wait(deadline)
+            selector.wait(deadline, || Self::waiting(guards))
         };
         Self::unregister_all(guards, &order, registered, &selector);
         woken
+    }
+
+    /// What a choice waits on, for the deadlock monitor's report; `None` if a guard's
+    /// channel lives in another OS process (which the monitor cannot see).
+    fn waiting(guards: &[&mut dyn Guard]) -> Option<Waiting> {
+        let enabled = || guards.iter().filter(|guard| guard.is_enabled());
+        if enabled().any(|guard| guard.is_remote()) {
+            return None;
+        }
+        Some(Waiting::Choice(
+            enabled().filter_map(|guard| guard.channel()).collect(),
+        ))
+    }
+
+    /// The error of a choice the deadlock monitor ended: its first enabled communication
+    /// guard's channel, as poisoned.
+    fn deadlocked(guards: &[&mut dyn Guard]) -> SelectError {
+        let (guard, channel) = guards
+            .iter()
+            .enumerate()
+            .filter(|(_, guard)| guard.is_enabled())
+            .find_map(|(index, guard)| guard.channel().map(|(channel, _)| (index, channel)))
+            .expect("a choice waits forever only on communication guards");
+        SelectError::Channel {
+            guard,
+            error: crate::ChannelError::Poisoned { channel },
+        }
     }
 
     /// Leaves an entry for every enabled communication guard, in order, until one finds its

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::process::{Process, SpawnHandle, fail};
+use crate::process::{Finish, Process, SpawnHandle, fail};
 
 /// Runs processes at once and waits for all of them.
 ///
@@ -95,12 +95,14 @@ impl Parallel {
             results: Mutex<Vec<Option<Result<R, RunError>>>>,
             remaining: AtomicUsize,
             waiter: thread::Thread,
+            finish: Finish,
         }
         let count = processes.len();
         let collected = Arc::new(Collected {
             results: Mutex::new((0..count).map(|_| None).collect()),
             remaining: AtomicUsize::new(count),
             waiter: thread::current(),
+            finish: Finish::default(),
         });
         for (index, process) in processes.into_iter().enumerate() {
             let collected = Arc::clone(&collected);
@@ -110,13 +112,16 @@ impl Parallel {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(result);
                 if collected.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    collected.finish.done();
                     collected.waiter.unpark();
                 }
             });
         }
+        let blocked = collected.finish.wait_for("Parallel");
         while collected.remaining.load(Ordering::Acquire) > 0 {
             thread::park();
         }
+        drop(blocked);
         let results = std::mem::take(
             &mut *collected
                 .results

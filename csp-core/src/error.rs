@@ -254,6 +254,14 @@ pub enum RunError {
         /// Why.
         reason: String,
     },
+    /// Every process was waiting for a communication that none of them could complete: the
+    /// deadlock monitor ended the waits (see [`deadlock`](crate::deadlock)). The report names
+    /// each waiting process, what it waited on, and the cycle.
+    #[error("{report}")]
+    Deadlock {
+        /// The report, as the monitor wrote it.
+        report: String,
+    },
     /// The process did not finish within the time given to `run_timeout` or `join_timeout`.
     #[error("process {process} did not finish within {after:?}")]
     TimedOut {

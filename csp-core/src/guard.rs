@@ -38,6 +38,14 @@ pub(crate) mod sealed {
         fn register(&mut self, selector: &Arc<Selector>, index: usize) -> bool;
         /// Removes the entry, taking back an unsent value or a delivered one.
         fn unregister(&mut self, selector: &Arc<Selector>, index: usize);
+        /// The channel a communication guard waits on, and whether it reads; for reports.
+        fn channel(&self) -> Option<(crate::ChannelName, bool)> {
+            None
+        }
+        /// Whether the guard's channel lives in another OS process.
+        fn is_remote(&self) -> bool {
+            false
+        }
     }
 }
 
@@ -125,6 +133,14 @@ impl<T> Guard for InputGuard<'_, T> {
 impl<T> sealed::Sealed for InputGuard<'_, T> {
     fn precondition(&self) -> bool {
         self.enabled
+    }
+
+    fn channel(&self) -> Option<(crate::ChannelName, bool)> {
+        Some((self.reader.name().clone(), true))
+    }
+
+    fn is_remote(&self) -> bool {
+        self.reader.core().is_none()
     }
 
     fn kind(&self) -> GuardKind {
@@ -250,6 +266,14 @@ impl<T> Guard for OutputGuard<'_, T> {
 impl<T> sealed::Sealed for OutputGuard<'_, T> {
     fn precondition(&self) -> bool {
         self.enabled
+    }
+
+    fn channel(&self) -> Option<(crate::ChannelName, bool)> {
+        Some((self.writer.name().clone(), false))
+    }
+
+    fn is_remote(&self) -> bool {
+        self.writer.core().is_none()
     }
 
     fn kind(&self) -> GuardKind {

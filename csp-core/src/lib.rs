@@ -22,6 +22,7 @@
 pub mod alternation;
 pub mod channel;
 pub mod composition;
+pub mod deadlock;
 pub mod error;
 mod executor;
 pub mod guard;

@@ -335,6 +335,7 @@ fn remove_stale_directories(temp: &std::path::Path) {
 }
 
 fn accept_loop(socket: &UnixListener, generation: u64) {
+    crate::deadlock::serve_only();
     for stream in socket.incoming() {
         if lock(&node().users).generation != generation || lock(&node().users).listening.is_none() {
             return;
@@ -355,6 +356,8 @@ fn accept_loop(socket: &UnixListener, generation: u64) {
 
 /// Authenticates a connection and serves it for what it says it is.
 fn serve(mut stream: UnixStream) -> Result<(), String> {
+    // Serving other OS processes: not an actor of this one (see `deadlock`).
+    crate::deadlock::serve_only();
     stream
         .set_read_timeout(Some(HANDSHAKE_LIMIT))
         .map_err(|error| error.to_string())?;

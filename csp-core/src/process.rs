@@ -45,12 +45,15 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use crate::deadlock;
 use crate::error::{
     ChannelError, Error, ReadTimeoutError, RunError, SelectError, TryReadError, TryWriteError,
     WriteError, WriteTimeoutError,
 };
 use crate::propagation::{ChannelEnds, EndSet};
 use crate::work::{AsyncCall, Call, Closure, Work};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
 
@@ -371,6 +374,23 @@ impl<R: Send + 'static> Process<R> {
     /// [`RunError::Panicked`] if the process, or any process of a composition it stands for,
     /// panicked.
     pub fn run(self) -> Result<R, RunError> {
+        let generation = deadlock::generation();
+        // The calling thread waits for this process, which runs on it as an actor of its own.
+        let actor = deadlock::arrive(self.name.clone(), self.ends.clone());
+        let caller = deadlock::block(
+            || Some(deadlock::Waiting::Join(self.name.to_string())),
+            |_| {},
+            || true,
+            None,
+        );
+        let result = deadlock::acting_for(&actor, || self.execute());
+        drop(caller); // the caller runs again before the process is gone
+        deadlock::depart(&actor);
+        deadlocked_since(generation, result)
+    }
+
+    /// Runs the process on this thread, for the actor already acting here.
+    fn execute(self) -> Result<R, RunError> {
         let (work, after) = self.into_parts();
         after.finish(panic::catch_unwind(AssertUnwindSafe(|| work.run())))
     }
@@ -415,14 +435,19 @@ impl<R: Send + 'static> Process<R> {
     pub fn spawn(self) -> SpawnHandle<R> {
         let name = self.name.to_string();
         let (sender, receiver) = mpsc::sync_channel(1);
-        // The receiver may be gone (a handle dropped without joining): nothing to do then.
+        let finish = Arc::new(Finish::default());
+        let finished = Arc::clone(&finish);
         let thread = self.start(move |result| {
+            finished.done();
+            // The receiver may be gone (a handle dropped without joining): nothing to do then.
             let _ = sender.send(result);
         });
         SpawnHandle {
             name,
             receiver,
             thread,
+            finish,
+            generation: deadlock::generation(),
         }
     }
 
@@ -432,13 +457,22 @@ impl<R: Send + 'static> Process<R> {
         self,
         done: impl FnOnce(Result<R, RunError>) + Send + 'static,
     ) -> Option<thread::JoinHandle<()>> {
+        // Counted from now, not from when its thread or task first runs: whoever waits for
+        // it right after this is never alone in the count.
+        let actor = deadlock::arrive(self.name.clone(), self.ends.clone());
         let process = if self.lightweight {
             let (work, after) = self.into_parts();
             match work.into_task() {
                 Ok(task) => {
                     crate::executor::spawn(Box::pin(async move {
-                        let outcome = AssertUnwindSafe(task).catch_unwind().await;
+                        let outcome = deadlock::ActingFor::new(
+                            Arc::clone(&actor),
+                            AssertUnwindSafe(task).catch_unwind(),
+                        )
+                        .await;
+                        // Whoever waits is woken (and counted) before this process is gone.
                         done(after.finish(outcome));
+                        deadlock::depart(&actor);
                     }));
                     return None;
                 }
@@ -450,7 +484,11 @@ impl<R: Send + 'static> Process<R> {
         let name = process.name.to_string();
         let thread = thread::Builder::new()
             .name(thread_name(&name))
-            .spawn(move || done(process.run()))
+            .spawn(move || {
+                let result = deadlock::acting_for(&actor, || process.execute());
+                done(result);
+                deadlock::depart(&actor);
+            })
             .unwrap_or_else(|error| panic!("cannot start a thread for process {name}: {error}"));
         Some(thread)
     }
@@ -576,6 +614,47 @@ pub struct SpawnHandle<R> {
     name: String,
     receiver: mpsc::Receiver<Result<R, RunError>>,
     thread: Option<thread::JoinHandle<()>>,
+    finish: Arc<Finish>,
+    /// The deadlock monitor's count when the process started.
+    generation: u64,
+}
+
+/// Whether a process has finished, and who waits for it (for the deadlock monitor).
+#[derive(Debug, Default)]
+pub(crate) struct Finish {
+    finished: AtomicBool,
+    waiter: deadlock::Slot,
+}
+
+impl Finish {
+    /// The process finished: its joiner (if blocked) counts as running again.
+    pub(crate) fn done(&self) {
+        self.finished.store(true, Ordering::SeqCst);
+        self.waiter.release();
+    }
+
+    /// Counts the current actor as blocked waiting for `process` until [`done`](Finish::done).
+    pub(crate) fn wait_for(&self, process: &str) -> Option<deadlock::Blocked> {
+        deadlock::block(
+            || Some(deadlock::Waiting::Join(process.to_string())),
+            |actor| self.waiter.put(actor),
+            || !self.finished.load(Ordering::SeqCst),
+            None,
+        )
+    }
+}
+
+/// `result`, or the deadlock that ended the run if one was declared since `generation`.
+pub(crate) fn deadlocked_since<R>(
+    generation: u64,
+    result: Result<R, RunError>,
+) -> Result<R, RunError> {
+    match deadlock::declared_since(generation) {
+        Some(report) => Err(RunError::Deadlock {
+            report: report.to_string(),
+        }),
+        None => result,
+    }
 }
 
 impl<R> SpawnHandle<R> {
@@ -590,9 +669,11 @@ impl<R> SpawnHandle<R> {
     ///
     /// [`RunError::Panicked`] if it panicked.
     pub fn join(mut self) -> Result<R, RunError> {
+        let blocked = self.finish.wait_for(&self.name);
         let result = self.receiver.recv().unwrap_or_else(|_| Err(self.lost()));
+        drop(blocked);
         self.reap();
-        result
+        deadlocked_since(self.generation, result)
     }
 
     /// Waits at most `timeout` for the process to finish.
@@ -602,10 +683,12 @@ impl<R> SpawnHandle<R> {
     /// [`RunError::TimedOut`] if it is still running (it is left running, detached);
     /// otherwise as [`join`](SpawnHandle::join).
     pub fn join_timeout(mut self, timeout: Duration) -> Result<R, RunError> {
+        // Not counted as blocked: with its time up, the joiner may still act (poison what it
+        // waited for, say), so a network with a timed join pending is only slow.
         match self.receiver.recv_timeout(timeout) {
             Ok(result) => {
                 self.reap();
-                result
+                deadlocked_since(self.generation, result)
             }
             Err(mpsc::RecvTimeoutError::Timeout) => Err(RunError::TimedOut {
                 process: self.name.clone(),

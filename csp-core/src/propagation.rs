@@ -65,6 +65,15 @@ impl EndSet {
         }
     }
 
+    /// Whether the set holds an end of `channel` on the writing side (`writer`) or the
+    /// reading side.
+    pub(crate) fn holds(&self, channel: &crate::ChannelName, writer: bool) -> bool {
+        let side = if writer { Side::Writer } else { Side::Reader };
+        self.ends
+            .iter()
+            .any(|end| end.side == side && end.control.channel_name() == channel)
+    }
+
     fn hold_all(&self) {
         for end in &self.ends {
             end.control.hold();

@@ -18,17 +18,19 @@
 //! only swaps and unparks, never takes a lock, so asking while holding a channel's lock cannot
 //! deadlock.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
-use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Poll;
 use std::thread::{self, Thread};
 
 use futures::task::AtomicWaker;
+
+use crate::deadlock::{Blocked, Slot, Waiting};
 use std::time::{Duration, Instant};
 
 // A selector's state is one word: the round (which wait of its owner) in the high 32 bits,
@@ -43,8 +45,10 @@ const ABORTED: u64 = 1;
 const RECHECK: u64 = 2;
 /// A proxy being claimed: its real selector's OS process is being asked.
 const CLAIMING: u64 = 3;
+/// The deadlock monitor found every process waiting: give up, as if poisoned.
+const DEADLOCKED: u64 = 4;
 /// `FIRST_GUARD + i` means guard `i` was chosen by a counterpart.
-const FIRST_GUARD: u64 = 4;
+const FIRST_GUARD: u64 = 5;
 
 /// Guard indices a selector can record; larger ones (only a malformed peer sends them) can
 /// never be chosen.
@@ -146,6 +150,8 @@ pub(crate) enum Woken {
     Recheck,
     /// The deadline passed first.
     TimedOut,
+    /// Every process was waiting and none could proceed (see [`deadlock`](crate::deadlock)).
+    Deadlocked,
 }
 
 /// The selector in another OS process that a proxy stands for (in one of its rounds).
@@ -171,6 +177,9 @@ pub(crate) struct Selector {
     owner: Owner,
     /// The number under which other OS processes may claim it, once exported.
     exported: OnceLock<u64>,
+    /// The actor counted as blocked in this selector's wait, for whoever ends the wait.
+    blocked: Slot,
+    has_blocked: AtomicBool,
 }
 
 thread_local! {
@@ -178,6 +187,8 @@ thread_local! {
         state: AtomicU64::new(WAITING),
         owner: Owner::Thread(thread::current()),
         exported: OnceLock::new(),
+        blocked: Slot::default(),
+        has_blocked: AtomicBool::new(false),
     });
 }
 
@@ -207,6 +218,8 @@ impl Selector {
             state: AtomicU64::new(WAITING),
             owner: Owner::Task(AtomicWaker::new()),
             exported: OnceLock::new(),
+            blocked: Slot::default(),
+            has_blocked: AtomicBool::new(false),
         })
     }
 
@@ -216,6 +229,8 @@ impl Selector {
             state: AtomicU64::new(WAITING),
             owner: Owner::Proxy(principal),
             exported: OnceLock::new(),
+            blocked: Slot::default(),
+            has_blocked: AtomicBool::new(false),
         })
     }
 
@@ -310,20 +325,51 @@ impl Selector {
     }
 
     fn transition_in(&self, round: u64, to: u64) -> bool {
-        self.state
+        let moved = self
+            .state
             .compare_exchange(
                 pack(round, WAITING),
                 pack(round, to),
-                Ordering::AcqRel,
+                Ordering::SeqCst,
                 Ordering::Acquire,
             )
-            .is_ok()
+            .is_ok();
+        // The wait is over: its owner counts as running from now on, before it is woken.
+        if moved && self.has_blocked.load(Ordering::SeqCst) {
+            self.blocked.release();
+        }
+        moved
+    }
+
+    /// Leaves the actor counted as blocked in this wait where [`transition_in`] finds it.
+    fn count_blocked(&self, actor: &Arc<crate::deadlock::Actor>) {
+        self.blocked.put(actor);
+        self.has_blocked.store(true, Ordering::SeqCst);
+    }
+
+    /// Counts the current actor as blocked in this wait (about to sleep, with no deadline).
+    fn block_forever(
+        self: &Arc<Self>,
+        waiting: impl FnOnce() -> Option<Waiting>,
+    ) -> Option<Blocked> {
+        crate::deadlock::block(
+            waiting,
+            |actor| self.count_blocked(actor),
+            || status(self.state.load(Ordering::SeqCst)) == WAITING,
+            Some(self),
+        )
+    }
+
+    /// Ends the wait because of a deadlock; false if it was over already.
+    pub(crate) fn try_declare_deadlock(&self) -> bool {
+        self.transition(DEADLOCKED)
     }
 
     fn decode(word: u64) -> Woken {
         match status(word) {
             RECHECK | CLAIMING => Woken::Recheck,
             ABORTED => Woken::TimedOut,
+            DEADLOCKED => Woken::Deadlocked,
             chosen => Woken::Selected((chosen - FIRST_GUARD) as usize),
         }
     }
@@ -349,11 +395,14 @@ impl Selector {
     pub(crate) fn wait_async(
         self: &Arc<Self>,
         deadline: Option<Instant>,
+        waiting: impl FnOnce() -> Option<Waiting> + Send + 'static,
     ) -> impl Future<Output = Woken> + Send + 'static {
         let selector = Arc::clone(self);
         let mut timer = deadline.map(|deadline| {
             futures_timer::Delay::new(deadline.saturating_duration_since(Instant::now()))
         });
+        let mut waiting = Some(waiting);
+        let mut blocked: Option<Blocked> = None;
         std::future::poll_fn(move |context| {
             let Owner::Task(waker) = &selector.owner else {
                 unreachable!("only a task's selector is awaited");
@@ -377,12 +426,26 @@ impl Selector {
                     selector.settled()
                 });
             }
+            if timer.is_none()
+                && let Some(waiting) = waiting.take()
+            {
+                blocked = selector.block_forever(waiting);
+                if blocked.is_none() && !selector.is_waiting() {
+                    return Poll::Ready(selector.settled());
+                }
+            }
+            let _ = &blocked; // kept until the future ends: the wait is counted meanwhile
             Poll::Pending
         })
     }
 
-    /// Blocks until the selector leaves [`WAITING`] or `deadline` passes.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Woken {
+    /// Blocks until the selector leaves [`WAITING`] or `deadline` passes; `waiting` says what
+    /// for, should the wait be counted by the deadlock monitor.
+    pub(crate) fn wait(
+        self: &Arc<Self>,
+        deadline: Option<Instant>,
+        waiting: impl FnOnce() -> Option<Waiting>,
+    ) -> Woken {
         let mut backoff = Backoff::new();
         loop {
             let word = self.state.load(Ordering::Acquire);
@@ -393,6 +456,11 @@ impl Selector {
                 break;
             }
         }
+        // About to sleep with no deadline: counted as blocked until the wait ends.
+        let _blocked = match deadline {
+            None => self.block_forever(waiting),
+            Some(_) => None,
+        };
         loop {
             let word = self.state.load(Ordering::Acquire);
             if status(word) != WAITING {

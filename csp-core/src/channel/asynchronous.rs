@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use super::core::{Attempt, Core, wake};
 use super::{Deadline, Reader, Shortfall, Writer};
+use crate::deadlock::Waiting;
 use crate::error::{ChannelError, ReadTimeoutError, WriteError, WriteTimeoutError};
 use crate::wait::{Selector, Woken};
 
@@ -143,7 +144,10 @@ impl<T: Send> Reader<T> {
                 selector: Arc::clone(&selector),
                 armed: true,
             };
-            let woken = selector.wait_async(instant(deadline)).await;
+            let name = core.name().clone();
+            let woken = selector
+                .wait_async(instant(deadline), move || Some(Waiting::Read(name)))
+                .await;
             pending.armed = false;
             let delivered = core.unregister_reader(&mut core.lock(), &selector, 0);
             match woken {
@@ -152,6 +156,7 @@ impl<T: Send> Reader<T> {
                 }
                 Woken::Recheck => continue,
                 Woken::TimedOut => return Err(Shortfall::TimedOut),
+                Woken::Deadlocked => return Err(Shortfall::Failed(core.deadlocked())),
             }
         }
     }
@@ -239,13 +244,19 @@ impl<T: Send> Writer<T> {
                 selector: Arc::clone(&selector),
                 armed: true,
             };
-            let woken = selector.wait_async(instant(deadline)).await;
+            let name = core.name().clone();
+            let woken = selector
+                .wait_async(instant(deadline), move || Some(Waiting::Write(name)))
+                .await;
             pending.armed = false;
             let unsent = core.unregister_writer(&mut core.lock(), &selector, 0);
             match (woken, unsent) {
                 (Woken::Selected(_), None) => return Ok(()),
                 (Woken::Recheck, Some(unsent)) => value = unsent,
                 (Woken::TimedOut, Some(unsent)) => return Err((unsent, Shortfall::TimedOut)),
+                (Woken::Deadlocked, Some(unsent)) => {
+                    return Err((unsent, Shortfall::Failed(core.deadlocked())));
+                }
                 (woken, unsent) => unreachable!(
                     "writer woken as {woken:?} with its value {}",
                     if unsent.is_some() { "unsent" } else { "taken" }

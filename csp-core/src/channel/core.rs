@@ -118,6 +118,12 @@ impl<T> Core<T> {
         }
     }
 
+    /// What an operation the deadlock monitor ended reports: the channel as poisoned, so
+    /// that the process ends by poison and passes it on.
+    pub(crate) fn deadlocked(&self) -> ChannelError {
+        self.poisoned()
+    }
+
     fn retired(&self) -> ChannelError {
         ChannelError::Retired {
             channel: self.name.clone(),

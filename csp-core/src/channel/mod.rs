@@ -109,6 +109,7 @@ impl<T> Channel<T> {
     }
 
     fn with(name: ChannelName, capacity: usize) -> Self {
+        crate::deadlock::note_thread();
         Channel {
             core: Arc::new(Core::new(name, capacity)),
         }
@@ -152,6 +153,11 @@ impl<T> Channel<T> {
     /// Whether the buffer is empty now.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many reading ends are attached now.
+    pub(crate) fn readers(&self) -> usize {
+        self.core.snapshot().reader_ends
     }
 }
 

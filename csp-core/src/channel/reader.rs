@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::core::{Attempt, Core, Side, wake};
 use super::{Deadline, Shortfall};
+use crate::deadlock::Waiting;
 use crate::error::{ChannelError, ReadTimeoutError, TryReadError};
 use crate::net::message::{Action, Operation, OperationReply, SelectorAddress};
 use crate::remote::RemoteEnd;
@@ -165,7 +166,7 @@ impl<T> Reader<T> {
             // Nothing can change while the lock is held, so the entry is not ready yet.
             core.register_reader(&mut state, &selector, 0);
             drop(state);
-            let woken = selector.wait(deadline);
+            let woken = selector.wait(deadline, || Some(Waiting::Read(core.name().clone())));
             let delivered = core.unregister_reader(&mut core.lock(), &selector, 0);
             match woken {
                 Woken::Selected(_) => {
@@ -173,6 +174,7 @@ impl<T> Reader<T> {
                 }
                 Woken::Recheck => continue,
                 Woken::TimedOut => return Err(Shortfall::TimedOut),
+                Woken::Deadlocked => return Err(Shortfall::Failed(core.deadlocked())),
             }
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::core::{Core, Side, wake};
 use super::{Deadline, Reader, Shortfall};
 use crate::channel::core::Attempt;
+use crate::deadlock::Waiting;
 use crate::error::ChannelError;
 use crate::error::{TryWriteError, WriteError, WriteTimeoutError};
 use crate::net::message::{Action, Operation, OperationReply, SelectorAddress, Wait};
@@ -169,12 +170,15 @@ impl<T> Writer<T> {
             let selector = Selector::current();
             core.register_writer(&mut state, &selector, 0, value);
             drop(state);
-            let woken = selector.wait(deadline);
+            let woken = selector.wait(deadline, || Some(Waiting::Write(core.name().clone())));
             let unsent = core.unregister_writer(&mut core.lock(), &selector, 0);
             match (woken, unsent) {
                 (Woken::Selected(_), None) => return Ok(()),
                 (Woken::Recheck, Some(unsent)) => value = unsent,
                 (Woken::TimedOut, Some(unsent)) => return Err((unsent, Shortfall::TimedOut)),
+                (Woken::Deadlocked, Some(unsent)) => {
+                    return Err((unsent, Shortfall::Failed(core.deadlocked())));
+                }
                 (woken, unsent) => unreachable!(
                     "writer woken as {woken:?} with its value {}",
                     if unsent.is_some() { "unsent" } else { "taken" }

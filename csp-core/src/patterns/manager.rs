@@ -123,8 +123,32 @@ impl Manager {
 
     /// Stops serving: every handle's later operations fail with
     /// [`PatternError::Gone`](super::PatternError::Gone). The same as dropping the manager.
-    pub fn shutdown(mut self) {
-        self.alive.take();
+    ///
+    /// Returns once every server has stopped (or after [`SHUTDOWN_LIMIT`], if one is stuck
+    /// serving a call), so that no operation started afterwards can still reach one.
+    pub fn shutdown(self) {}
+
+    fn stop(&mut self) {
+        if self.alive.take().is_none() {
+            return;
+        }
+        // Each server holds a reader of the lifeline until it stops.
+        let started = std::time::Instant::now();
+        let mut backoff = crate::wait::Backoff::new();
+        while self.lifeline.readers() > 0 && started.elapsed() < SHUTDOWN_LIMIT {
+            if !backoff.snooze() {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+        }
+    }
+}
+
+/// How long a shutdown waits for the manager's servers to stop.
+pub const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Drop for Manager {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

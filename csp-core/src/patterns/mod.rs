@@ -42,7 +42,7 @@ pub use condition::Condition;
 pub use error::PatternError;
 pub use event::Event;
 pub use lock::{BoundedSemaphore, Lock, RLock, Semaphore};
-pub use manager::Manager;
+pub use manager::{Manager, SHUTDOWN_LIMIT};
 pub use pipe::{PIPE_CAPACITY, PipeEnd, SendError, one_way_pipe, pipe};
 pub use pool::{JobResult, Pending, Pool, PoolError, WorkerFactory, serve_jobs};
 pub use queue::{JoinableQueue, PutError, Queue, SimpleQueue};

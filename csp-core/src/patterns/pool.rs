@@ -102,7 +102,7 @@ struct Worker<I, O, R> {
 /// ```
 pub struct Pool<I, O> {
     tasks: Option<Writer<Task<I, O>>>,
-    dispatcher: Option<std::thread::JoinHandle<()>>,
+    dispatcher: Option<crate::process::SpawnHandle<()>>,
     workers: usize,
 }
 
@@ -151,10 +151,10 @@ impl<I: Wire, O: Wire> Pool<I, O> {
             .collect::<Result<Vec<_>, _>>()?;
         let tasks = Channel::named("pool");
         let reader = tasks.reader();
-        let dispatcher = std::thread::Builder::new()
-            .name("csp-pool".into())
-            .spawn(move || dispatch(reader, started, &factory))
-            .expect("starting the pool's dispatcher");
+        let dispatcher = Process::new("pool dispatcher", move || {
+            dispatch(reader, started, &factory)
+        })
+        .spawn();
         Ok(Pool {
             tasks: Some(tasks.writer()),
             dispatcher: Some(dispatcher),

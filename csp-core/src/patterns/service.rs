@@ -26,6 +26,7 @@ use crate::alternation::Alternation;
 use crate::channel::{CallError, Channel, Reader, Writer};
 use crate::error::{SelectError, WriteError};
 use crate::guard::{Guard, InputGuard};
+use crate::process::Process;
 
 /// What a pattern's items and values must be: serde values that can be sent between threads
 /// and OS processes. Implemented for every such type; nothing to implement by hand.
@@ -138,10 +139,13 @@ pub(crate) fn start<S: Serve>(
 ) -> Client<S::Request, S::Reply> {
     let (first, client) = connect(service, 0);
     let name = service.to_string();
-    std::thread::Builder::new()
-        .name(format!("csp-{service}"))
-        .spawn(move || serve(&name, state, first, lifeline))
-        .expect("starting a server thread");
+    // A process of its own, so that it counts in the network (for deadlock detection).
+    drop(
+        Process::new(format!("{service} server"), move || {
+            serve(&name, state, first, lifeline)
+        })
+        .spawn(),
+    );
     client
 }
 

@@ -1,0 +1,225 @@
+//! Deliberate deadlocks end with an error naming the processes and what they wait on; a
+//! network that is only slow (a timeout pending, a process computing) is never reported.
+
+mod common;
+
+use std::time::Duration;
+
+use common::LIMIT;
+use csp::RunError;
+use csp::prelude::*;
+
+/// Runs `process` on this thread with `run` (a wait the deadlock monitor counts, unlike a
+/// timed one), with a watchdog that fails the test binary if it is still running after
+/// [`LIMIT`]. The watchdog uses no channel, so the monitor does not count it.
+fn run_bounded<R: Send + 'static>(process: Process<R>) -> Result<R, RunError> {
+    let (done, watched) = std::sync::mpsc::channel::<()>();
+    let name = process.name().to_string();
+    let watchdog = std::thread::spawn(move || {
+        if watched.recv_timeout(LIMIT) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            eprintln!("{name}: still running after {LIMIT:?}: the deadlock was not found");
+            std::process::exit(101);
+        }
+    });
+    let result = process.run();
+    let _ = done.send(());
+    let _ = watchdog.join();
+    result
+}
+
+fn report_of<R: std::fmt::Debug>(result: Result<R, RunError>) -> String {
+    match result {
+        Err(RunError::Deadlock { report }) => report,
+        other => panic!("expected a deadlock, got {other:?}"),
+    }
+}
+
+#[process]
+fn read_then_write(input: Reader<u32>, output: Writer<u32>) -> Result<(), csp::Error> {
+    let value = input.read()?;
+    output.write(value)?;
+    Ok(())
+}
+
+fn two_processes_each_waiting_to_read_from_the_other_are_reported_with_their_cycle() {
+    let (ab, ba) = (Channel::named("a to b"), Channel::named("b to a"));
+    let result = run_bounded(parallel![
+        read_then_write(ba.reader(), ab.writer()).named("a"),
+        read_then_write(ab.reader(), ba.writer()).named("b"),
+    ]);
+    let report = report_of(result);
+    assert!(report.contains("a is reading 'b to a'"), "{report}");
+    assert!(report.contains("b is reading 'a to b'"), "{report}");
+    assert!(
+        report.contains("cycle: a -> b -> a") || report.contains("cycle: b -> a -> b"),
+        "{report}"
+    );
+}
+
+#[process]
+async fn read_then_write_task(input: Reader<u32>, output: Writer<u32>) -> Result<(), csp::Error> {
+    let value = input.read_async().await?;
+    output.write_async(value).await?;
+    Ok(())
+}
+
+fn the_same_deadlock_between_lightweight_processes_is_reported() {
+    let (ab, ba) = (Channel::named("a to b"), Channel::named("b to a"));
+    let result = run_bounded(parallel![
+        read_then_write_task(ba.reader(), ab.writer()).named("a"),
+        read_then_write_task(ab.reader(), ba.writer()).named("b"),
+    ]);
+    let report = report_of(result);
+    assert!(report.contains("a is reading 'b to a'"), "{report}");
+    assert!(report.contains("b is reading 'a to b'"), "{report}");
+}
+
+/// A fork: taken by either neighbour, then put back by the same one.
+#[process]
+fn fork(left: Reader<()>, right: Reader<()>) -> Result<(), csp::Error> {
+    loop {
+        let by_left = select! {
+            _ = read(left) => true,
+            _ = read(right) => false,
+        }?;
+        if by_left {
+            left.read()?
+        } else {
+            right.read()?
+        };
+    }
+}
+
+/// Takes its left fork, thinks a while, then its right fork: without a butler, all of them
+/// end up holding one fork each.
+#[process]
+fn philosopher(left: Writer<()>, right: Writer<()>) -> Result<(), csp::Error> {
+    left.write(())?;
+    std::thread::sleep(Duration::from_millis(30));
+    right.write(())?;
+    right.write(())?;
+    left.write(())?;
+    Ok(())
+}
+
+fn a_philosopher_ring_without_the_butler_is_reported() {
+    const SEATS: usize = 5;
+    // Philosopher i writes to fork i as its left and to fork i + 1 as its right.
+    let as_left: Vec<Channel<()>> = (0..SEATS)
+        .map(|i| Channel::named(format!("fork {i} (left)")))
+        .collect();
+    let as_right: Vec<Channel<()>> = (0..SEATS)
+        .map(|i| Channel::named(format!("fork {i} (right)")))
+        .collect();
+    let forks = Parallel::of(
+        (0..SEATS)
+            .map(|i| fork(as_left[i].reader(), as_right[i].reader()).named(format!("fork {i}"))),
+    );
+    let philosophers = Parallel::of((0..SEATS).map(|i| {
+        philosopher(as_left[i].writer(), as_right[(i + 1) % SEATS].writer())
+            .named(format!("philosopher {i}"))
+    }));
+    drop((as_left, as_right));
+    let report = report_of(run_bounded(parallel![forks, philosophers]));
+    for i in 0..SEATS {
+        let right = (i + 1) % SEATS;
+        assert!(
+            report.contains(&format!(
+                "philosopher {i} is writing 'fork {right} (right)'"
+            )),
+            "{report}"
+        );
+    }
+    assert!(report.contains("cycle:"), "{report}");
+}
+
+#[process]
+fn choose_with_one_live_guard_disabled(
+    from_b: Reader<u32>,
+    never: Reader<u32>,
+    to_b: Writer<u32>,
+) -> Result<u32, csp::Error> {
+    let got = select! {
+        v = read(from_b), if false => v,
+        v = read(never) => v,
+    }?;
+    to_b.write(got)?;
+    Ok(got)
+}
+
+fn an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported() {
+    let (from_b, never, to_b) = (
+        Channel::named("from b"),
+        Channel::named("never"),
+        Channel::named("to b"),
+    );
+    let result = run_bounded(parallel![
+        choose_with_one_live_guard_disabled(from_b.reader(), never.reader(), to_b.writer())
+            .named("chooser"),
+        read_then_write(to_b.reader(), from_b.writer()).named("b"),
+        // Holds the other end of `never` and waits for `b`: nobody will write `never`.
+        read_then_write(Channel::named("idle").reader(), never.writer()).named("idler"),
+    ]);
+    let report = report_of(result);
+    assert!(
+        report.contains("chooser is choosing among [read 'never']"),
+        "{report}"
+    );
+    assert!(report.contains("b is reading 'to b'"), "{report}");
+}
+
+#[process]
+fn answer_after_a_timeout(input: Reader<u32>, output: Writer<u32>) -> Result<u32, csp::Error> {
+    match input.read_timeout(Duration::from_millis(100)) {
+        Ok(v) => Ok(v),
+        Err(_) => {
+            output.write(7)?;
+            Ok(0)
+        }
+    }
+}
+
+#[process]
+fn compute_then_write(output: Writer<u32>) -> Result<(), csp::Error> {
+    std::thread::sleep(Duration::from_millis(100)); // computing: not blocked
+    output.write(1)?;
+    Ok(())
+}
+
+fn a_network_that_is_only_slow_is_never_reported() {
+    let (unused, answers, late) = (Channel::new(), Channel::new(), Channel::new());
+    let (timed, read, computed, got) = run_bounded(parallel![
+        answer_after_a_timeout(unused.reader(), answers.writer()),
+        Process::new("reader", {
+            let answers = answers.reader();
+            move || answers.read()
+        }),
+        compute_then_write(late.writer()),
+        Process::new("waiter", {
+            let late = late.reader();
+            move || late.read()
+        }),
+    ])
+    .expect("no deadlock: a timeout was pending, then a process was computing");
+    drop(unused);
+    assert_eq!(
+        (
+            timed.unwrap(),
+            read.unwrap(),
+            computed.is_ok(),
+            got.unwrap()
+        ),
+        (0, 7, true, 1)
+    );
+}
+
+/// The monitor sees every actor of this OS process, so the scenarios run one after another:
+/// tests running beside them on other threads would count as running actors.
+#[test]
+fn deadlocks_are_reported_and_slow_networks_are_not() {
+    two_processes_each_waiting_to_read_from_the_other_are_reported_with_their_cycle();
+    the_same_deadlock_between_lightweight_processes_is_reported();
+    a_philosopher_ring_without_the_butler_is_reported();
+    an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported();
+    a_network_that_is_only_slow_is_never_reported();
+}
