@@ -1,0 +1,3 @@
+module cspbench/peer
+
+go 1.19
