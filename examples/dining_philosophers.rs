@@ -114,7 +114,17 @@ fn butler(sit: Reader<usize>, stand: Reader<usize>) -> Result<usize, csp::Error>
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let meals: u32 = std::env::args().nth(1).map_or(Ok(5), |s| s.parse())?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--dot FILE`: write a picture of the network (Graphviz DOT) once it has run.
+    let dot = args
+        .iter()
+        .position(|arg| arg == "--dot")
+        .and_then(|at| args.get(at + 1))
+        .cloned();
+    let meals: u32 = args
+        .first()
+        .filter(|arg| !arg.starts_with("--"))
+        .map_or(Ok(5), |s| s.parse())?;
     let (sit, stand) = (Channel::named("sit"), Channel::named("stand"));
     // Fork `f` lies between philosopher `f` (its left fork) and philosopher `f - 1` (its right).
     let channels = |kind: &str| -> Vec<Channel<()>> {
@@ -134,6 +144,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (left_up[p].writer(), left_down[p].writer()),
             (right_up[r].writer(), right_down[r].writer()),
         )
+        .named(format!("philosopher {p}"))
     }));
     let forks = Parallel::of((0..PHILOSOPHERS).map(|f| {
         fork(
@@ -146,9 +157,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 down: right_down[f].reader(),
             },
         )
+        .named(format!("fork {f}"))
     }));
-    let (eaten, uses, most_seated) =
-        parallel![philosophers, forks, butler(sit.reader(), stand.reader())].run()?;
+    let network = parallel![philosophers, forks, butler(sit.reader(), stand.reader())];
+    let picture = network.picture();
+    let (eaten, uses, most_seated) = network.run()?;
+    if let Some(path) = dot {
+        std::fs::write(&path, picture.to_dot())?;
+        println!("picture written to {path}");
+    }
     for (p, meals) in eaten.into_iter().enumerate() {
         println!("philosopher {p} ate {} meals", meals?);
     }

@@ -51,14 +51,31 @@ fn print_primes(primes: Reader<u64>, count: usize) -> Result<Vec<u64>, csp::Erro
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let count: usize = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--dot FILE`: write a picture of the network (Graphviz DOT) once it has run. The
+    // picture shows the network as composed; the sieves it grows while running are inside
+    // the first sieve.
+    let dot = args
+        .iter()
+        .position(|arg| arg == "--dot")
+        .and_then(|at| args.get(at + 1))
+        .cloned();
+    let count: usize = args
+        .first()
+        .filter(|arg| !arg.starts_with("--"))
+        .map_or(Ok(20), |s| s.parse())?;
     let (numbers, primes) = (Channel::named("numbers"), Channel::named("primes"));
-    let (generated, sieved, found) = parallel![
+    let network = parallel![
         generate(numbers.writer()),
         sieve(numbers.reader(), primes.writer()),
         print_primes(primes.reader(), count),
-    ]
-    .run()?;
+    ];
+    let picture = network.picture();
+    let (generated, sieved, found) = network.run()?;
+    if let Some(path) = dot {
+        std::fs::write(&path, picture.to_dot())?;
+        println!("picture written to {path}");
+    }
     let found = found?;
     let text: Vec<String> = found.iter().map(u64::to_string).collect();
     println!("first {count} primes: {}", text.join(" "));

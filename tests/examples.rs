@@ -367,3 +367,32 @@ fn mp_manager_dict_list_collects_ten_processes_entries() {
     let expected: Vec<String> = (0..10).map(|i| format!("'{i}'")).collect();
     assert_eq!(list, expected, "{out}");
 }
+
+#[test]
+fn the_sieve_and_the_philosophers_write_pictures_of_their_networks() {
+    let directory = std::env::temp_dir().join(format!("csp-pictures-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let sieve = directory.join("sieve.dot");
+    run("prime_sieve", &["5", "--dot", sieve.to_str().unwrap()]);
+    let dot = std::fs::read_to_string(&sieve).unwrap();
+    assert!(dot.starts_with("digraph network {"), "{dot}");
+    assert!(dot.contains(r#"p0 -> p1 [label="numbers\n"#), "{dot}");
+    assert!(
+        dot.contains("poisoned"),
+        "the sieve shuts down by poison: {dot}"
+    );
+    let dining = directory.join("dining.dot");
+    run(
+        "dining_philosophers",
+        &["2", "--dot", dining.to_str().unwrap()],
+    );
+    let dot = std::fs::read_to_string(&dining).unwrap();
+    for p in 0..5 {
+        assert!(
+            dot.contains(&format!(r#"[label="philosopher {p}\n(thread)"]"#)),
+            "{dot}"
+        );
+    }
+    assert!(dot.contains(r#"[label="butler\n(thread)"]"#), "{dot}");
+    std::fs::remove_dir_all(&directory).unwrap();
+}

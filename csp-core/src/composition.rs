@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
+use crate::picture::Shape;
 use crate::process::{Finish, Process, SpawnHandle, fail};
 
 /// Runs processes at once and waits for all of them.
@@ -70,9 +71,11 @@ impl Parallel {
         processes: impl IntoIterator<Item = Process<R>>,
     ) -> Process<Vec<R>> {
         let processes: Vec<Process<R>> = processes.into_iter().collect();
+        let parts = processes.iter().map(Process::shape).collect();
         Process::new("Parallel", move || {
             Self::run_all(processes).unwrap_or_else(|error| fail(error))
         })
+        .composed_of("Parallel", parts)
     }
 
     /// Runs every process at once (the last one on the calling thread) and waits for all.
@@ -138,9 +141,11 @@ impl Parallel {
     /// A process running the processes of a tuple at once; its result is the tuple of their
     /// results. `parallel![a, b]` is `Parallel::tuple((a, b))`.
     pub fn tuple<T: ProcessTuple>(processes: T) -> Process<T::Output> {
+        let parts = processes.shapes();
         Process::new("Parallel", move || {
             processes.run_parallel().unwrap_or_else(|error| fail(error))
         })
+        .composed_of("Parallel", parts)
     }
 }
 
@@ -151,6 +156,7 @@ impl Sequence {
         processes: impl IntoIterator<Item = Process<R>>,
     ) -> Process<Vec<R>> {
         let processes: Vec<Process<R>> = processes.into_iter().collect();
+        let parts = processes.iter().map(Process::shape).collect();
         Process::new("Sequence", move || {
             processes
                 .into_iter()
@@ -158,14 +164,17 @@ impl Sequence {
                 .collect::<Result<Vec<R>, RunError>>()
                 .unwrap_or_else(|error| fail(error))
         })
+        .composed_of("Sequence", parts)
     }
 
     /// A process running the processes of a tuple one after another.
     /// `sequence![a, b]` is `Sequence::tuple((a, b))`.
     pub fn tuple<T: ProcessTuple>(processes: T) -> Process<T::Output> {
+        let parts = processes.shapes();
         Process::new("Sequence", move || {
             processes.run_sequence().unwrap_or_else(|error| fail(error))
         })
+        .composed_of("Sequence", parts)
     }
 }
 
@@ -194,6 +203,9 @@ pub trait ProcessTuple: Send + 'static {
     fn run_parallel(self) -> Result<Self::Output, RunError>;
     #[doc(hidden)]
     fn run_sequence(self) -> Result<Self::Output, RunError>;
+    #[doc(hidden)]
+    #[allow(private_interfaces)]
+    fn shapes(&self) -> Vec<Shape>;
 }
 
 macro_rules! process_tuple {
@@ -221,6 +233,12 @@ macro_rules! process_tuple {
                 let ($($process,)+ $last) = self;
                 Ok(($($process.run()?,)+ $last.run()?))
             }
+
+            #[allow(private_interfaces)]
+            fn shapes(&self) -> Vec<Shape> {
+                let ($($process,)+ $last) = self;
+                vec![$($process.shape(),)+ $last.shape()]
+            }
         }
     };
 }
@@ -234,6 +252,11 @@ impl<A: Send + 'static> ProcessTuple for (Process<A>,) {
 
     fn run_sequence(self) -> Result<(A,), RunError> {
         Ok((self.0.run()?,))
+    }
+
+    #[allow(private_interfaces)]
+    fn shapes(&self) -> Vec<Shape> {
+        vec![self.0.shape()]
     }
 }
 

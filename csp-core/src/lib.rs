@@ -29,6 +29,7 @@ pub mod guard;
 pub mod net;
 mod node;
 pub mod patterns;
+pub mod picture;
 pub mod placement;
 pub mod process;
 pub mod propagation;

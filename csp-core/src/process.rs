@@ -50,6 +50,7 @@ use crate::error::{
     ChannelError, Error, ReadTimeoutError, RunError, SelectError, TryReadError, TryWriteError,
     WriteError, WriteTimeoutError,
 };
+use crate::picture::{Picture, Placement, Shape};
 use crate::propagation::{ChannelEnds, EndSet};
 use crate::work::{AsyncCall, Call, Closure, Work};
 use std::sync::Arc;
@@ -206,6 +207,16 @@ pub struct Process<R> {
     propagates_in_body: bool,
     /// Runs as a task on the executor when spawned, not on a thread of its own.
     lightweight: bool,
+    /// For pictures: placed in another OS process, or a composition's parts.
+    form: Form,
+}
+
+/// What a process is, beyond its name and ends, for [`Process::picture`].
+#[derive(Clone)]
+pub(crate) enum Form {
+    Plain,
+    Placed,
+    Composition(&'static str, Vec<Shape>),
 }
 
 /// What is done with a process's outcome: propagation and the error a panic becomes.
@@ -247,6 +258,7 @@ impl<R> Aftermath<R> {
             ending: self.ending,
             propagates_in_body: self.propagates_in_body,
             lightweight: false,
+            form: Form::Plain,
         }
     }
 }
@@ -270,6 +282,7 @@ impl<R: Send + 'static> Process<R> {
             ending: |_| Ending::Completed,
             propagates_in_body: false,
             lightweight: false,
+            form: Form::Plain,
         }
     }
 
@@ -302,6 +315,7 @@ impl<R: Send + 'static> Process<R> {
             ending,
             propagates_in_body: true,
             lightweight: false,
+            form: Form::Plain,
         }
     }
 
@@ -333,6 +347,7 @@ impl<R: Send + 'static> Process<R> {
             ending,
             propagates_in_body: true,
             lightweight: true,
+            form: Form::Plain,
         }
     }
 
@@ -365,6 +380,37 @@ impl<R: Send + 'static> Process<R> {
     /// The process's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// A picture of this process or composition, to render as Graphviz DOT (see
+    /// [`picture`](crate::picture)). Take it before running the process: it keeps hold of
+    /// the channels, and shows their traffic whenever it is rendered.
+    pub fn picture(&self) -> Picture {
+        Picture::new(self.shape())
+    }
+
+    pub(crate) fn shape(&self) -> Shape {
+        match &self.form {
+            Form::Composition(kind, parts) => Shape::Composition {
+                kind,
+                parts: parts.clone(),
+            },
+            form => Shape::Process {
+                name: self.name.to_string(),
+                placement: match (form, self.lightweight) {
+                    (Form::Placed, _) => Placement::OsProcess,
+                    (_, true) => Placement::Task,
+                    _ => Placement::Thread,
+                },
+                ends: self.ends.clone(),
+            },
+        }
+    }
+
+    /// Marks the process as a composition of `parts`, for pictures.
+    pub(crate) fn composed_of(mut self, kind: &'static str, parts: Vec<Shape>) -> Self {
+        self.form = Form::Composition(kind, parts);
+        self
     }
 
     /// Runs the process on the current thread and returns its result.
@@ -404,6 +450,7 @@ impl<R: Send + 'static> Process<R> {
             ending,
             propagates_in_body,
             lightweight: _,
+            form: _,
         } = self;
         let after = Aftermath {
             name,
@@ -546,6 +593,7 @@ impl<R: Send + 'static> Process<R> {
             propagates_in_body: true,
             // Waiting for a child is a thread's job.
             lightweight: false,
+            form: Form::Placed,
         })
     }
 

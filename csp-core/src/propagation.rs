@@ -65,6 +65,11 @@ impl EndSet {
         }
     }
 
+    /// The ends: each channel's control and the side held.
+    pub(crate) fn handles(&self) -> impl Iterator<Item = (&Arc<dyn ChannelControl>, Side)> {
+        self.ends.iter().map(|end| (&end.control, end.side))
+    }
+
     /// Whether the set holds an end of `channel` on the writing side (`writer`) or the
     /// reading side.
     pub(crate) fn holds(&self, channel: &crate::ChannelName, writer: bool) -> bool {

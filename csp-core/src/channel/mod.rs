@@ -253,6 +253,10 @@ pub(crate) trait ChannelControl: Send + Sync {
     /// Holds back retirement until [`release`](ChannelControl::release) (see `Core::hold`).
     fn hold(&self) {}
     fn release(&self) {}
+    /// The channel's state now, if it lives in this OS process.
+    fn snapshot(&self) -> Option<core::Snapshot> {
+        None
+    }
 }
 
 impl<T: Send> ChannelControl for Core<T> {
@@ -266,6 +270,10 @@ impl<T: Send> ChannelControl for Core<T> {
 
     fn release(&self) {
         Core::release(self);
+    }
+
+    fn snapshot(&self) -> Option<core::Snapshot> {
+        Some(Core::snapshot(self))
     }
 
     fn channel_name(&self) -> &ChannelName {
