@@ -82,6 +82,8 @@ type WaitRecord = (Waiting, Option<Arc<Selector>>);
 /// One actor: a process, or another thread that uses channels.
 pub(crate) struct Actor {
     name: Cow<'static, str>,
+    /// A number for the actor, for traces.
+    id: u64,
     /// The channel ends the process holds (its arguments), for tracing the cycle.
     ends: EndSet,
     /// What it waits on now, and the selector it waits with, while blocked.
@@ -148,8 +150,10 @@ impl Drop for OwnActor {
 
 /// Registers a new running actor.
 pub(crate) fn arrive(name: Cow<'static, str>, ends: EndSet) -> Arc<Actor> {
+    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let actor = Arc::new(Actor {
         name,
+        id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         ends,
         waiting: Mutex::new(None),
         blocked: AtomicBool::new(false),
@@ -162,11 +166,30 @@ pub(crate) fn arrive(name: Cow<'static, str>, ends: EndSet) -> Arc<Actor> {
         actors.retain(|actor| actor.strong_count() > 0);
     }
     actors.push(Arc::downgrade(&actor));
+    drop(actors);
+    crate::trace::record_as(
+        actor.name.to_string(),
+        actor.id,
+        crate::trace::EventKind::Start,
+    );
     actor
+}
+
+/// The name and number of the actor the current thread acts for, for traces.
+pub(crate) fn current_identity() -> (String, u64) {
+    match current() {
+        Some(actor) => (actor.name.to_string(), actor.id),
+        None => ("a service thread".to_string(), 0),
+    }
 }
 
 /// An actor ended (its process finished, its thread exited).
 pub(crate) fn depart(actor: &Actor) {
+    crate::trace::record_as(
+        actor.name.to_string(),
+        actor.id,
+        crate::trace::EventKind::End,
+    );
     if actor.blocked.swap(false, Ordering::AcqRel) {
         return; // counted as blocked, not running: nothing to take back
     }

@@ -35,6 +35,7 @@ pub mod process;
 pub mod propagation;
 pub mod registry;
 mod remote;
+pub mod trace;
 mod transfer;
 mod wait;
 mod work;

@@ -130,6 +130,11 @@ impl<T> Core<T> {
         }
     }
 
+    /// Records a communication on this channel, if tracing is on.
+    fn communicated(&self) {
+        crate::trace::record(|| crate::trace::EventKind::Communication(self.name.clone()));
+    }
+
     /// Reads now if a value is buffered or a writer waits.
     pub(crate) fn try_read(&self, state: &mut State<T>, wake: &mut Wake) -> Attempt<T> {
         if let Some(by) = state.poisoned_by {
@@ -137,6 +142,7 @@ impl<T> Core<T> {
             if by == Side::Writer {
                 if let Some(value) = state.buffer.pop_front() {
                     state.messages += 1;
+                    self.communicated();
                     return Attempt::Done(value);
                 }
             }
@@ -148,10 +154,12 @@ impl<T> Core<T> {
                 state.buffer.push_back(refill);
             }
             state.messages += 1;
+            self.communicated();
             return Attempt::Done(value);
         }
         if let Some(value) = Self::take_from_writer(state, wake) {
             state.messages += 1;
+            self.communicated();
             return Attempt::Done(value);
         }
         if state.writers_retired {
@@ -191,6 +199,7 @@ impl<T> Core<T> {
                 entry.delivered = Some(value);
                 *wake = Some(Arc::clone(&entry.selector));
                 state.messages += 1;
+                self.communicated();
                 return Ok(());
             }
         }
@@ -359,6 +368,7 @@ impl<T> Core<T> {
             if ends > 0 {
                 return;
             }
+            crate::trace::record(|| crate::trace::EventKind::Retire(self.name.clone()));
             let discarded = match side {
                 Side::Reader => {
                     state.readers_retired = true;
@@ -385,6 +395,7 @@ impl<T> Core<T> {
                 return false;
             }
             state.poisoned_by = Some(side);
+            crate::trace::record(|| crate::trace::EventKind::Poison(self.name.clone()));
             // Poison from a reader throws the buffer away; from a writer it stays readable.
             let discarded = match side {
                 Side::Reader => std::mem::take(&mut state.buffer),
