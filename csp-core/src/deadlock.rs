@@ -103,7 +103,8 @@ struct Monitor {
     actors: Mutex<Vec<Weak<Actor>>>,
     generation: AtomicU64,
     last: Mutex<Option<Arc<String>>>,
-    /// Counts every event that could mean progress: an actor arriving, one chosen.
+    /// Counts every event that could mean progress from a standstill: an actor arriving, one
+    /// chosen while nobody was running.
     activity: AtomicU64,
     /// Set when the running count reached zero; the watcher thread confirms it.
     suspect: Mutex<bool>,
@@ -287,8 +288,11 @@ pub(crate) fn block(
 pub(crate) fn unblock(actor: &Actor) {
     if actor.blocked.swap(false, Ordering::SeqCst) {
         let monitor = monitor();
-        monitor.running.fetch_add(1, Ordering::AcqRel);
-        monitor.activity.fetch_add(1, Ordering::AcqRel);
+        // Only a wake-up from nobody running is news for the watcher; counting every one
+        // would make every wait touch one more shared cache line.
+        if monitor.running.fetch_add(1, Ordering::AcqRel) <= 0 {
+            monitor.activity.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
