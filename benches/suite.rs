@@ -14,10 +14,9 @@
 //! Run: `bench/run` (installs the peers, runs this unpinned and pinned to one CPU), or
 //! `cargo bench --bench suite [-- --quick] [-- --only commstime,ring]`.
 //!
-//! Rows for csp's lightweight tasks, which do not exist yet, read TODO: each workload has one
-//! `Row::todo(CSP_TASKS, ...)` line to replace with a measured `Row::new(CSP_TASKS, ...)`
-//! (the token ring: one per N), and the "csp tasks / this" ratio columns and the targets on
-//! csp tasks fill in by themselves.
+//! csp runs three ways: processes on threads, in child OS processes (`.os()`), and as
+//! lightweight processes (`#[process] async fn`, tasks on csp's executor); the ratio columns
+//! compare every row with each of them, and the targets table checks the issue's bounds.
 
 mod common;
 
@@ -59,6 +58,14 @@ struct Counts {
     alt_selections_csp: u64,
     alt_selections_go: u64,
     ring_csp_rounds: u64,
+    commstime_tasks: u64,
+    commstime_tasks_parallel: u64,
+    pingpong_tasks: u64,
+    pingpong_tasks_parallel: u64,
+    oneway_tasks: u64,
+    alt_writers_tasks: usize,
+    alt_selections_tasks: u64,
+    start_tasks: u64,
     /// (processes, rounds) for Go.
     ring_go: [(u64, u64); 3],
     start_csp: u64,
@@ -88,6 +95,14 @@ const FULL: Counts = Counts {
     alt_selections_csp: 50_000,
     alt_selections_go: 500_000,
     ring_csp_rounds: 20,
+    commstime_tasks: 200_000,
+    commstime_tasks_parallel: 50_000,
+    pingpong_tasks: 200_000,
+    pingpong_tasks_parallel: 20_000,
+    oneway_tasks: 2_000_000,
+    alt_writers_tasks: 1_000,
+    alt_selections_tasks: 200_000,
+    start_tasks: 20_000,
     ring_go: [(1_000, 1_000), (100_000, 10), (1_000_000, 2)],
     start_csp: 2_000,
     start_csp_os: 20,
@@ -116,6 +131,14 @@ const QUICK: Counts = Counts {
     alt_selections_csp: 20_000,
     alt_selections_go: 100_000,
     ring_csp_rounds: 5,
+    commstime_tasks: 50_000,
+    commstime_tasks_parallel: 10_000,
+    pingpong_tasks: 50_000,
+    pingpong_tasks_parallel: 5_000,
+    oneway_tasks: 500_000,
+    alt_writers_tasks: 1_000,
+    alt_selections_tasks: 50_000,
+    start_tasks: 5_000,
     ring_go: [(1_000, 200), (100_000, 3), (1_000_000, 1)],
     start_csp: 500,
     start_csp_os: 5,
@@ -136,10 +159,14 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(180);
 const CSP_THREADS: &str = "csp-threads";
 /// The row key of csp with processes in their own OS processes.
 const CSP_OS: &str = "csp-os";
-/// The row key of csp's lightweight tasks (not in csp yet: TODO rows).
+/// The row key of csp's lightweight processes (`#[process] async fn`, tasks on the executor).
 const CSP_TASKS: &str = "csp-tasks";
-/// What a TODO row says.
-const TASKS_TODO: &str = "lightweight tasks are not in csp yet";
+/// The argument that makes this executable run one token ring of tasks and print its JSON
+/// (the token ring's csp-tasks rows run each repeat in a fresh OS process, like Go's).
+const RING_TASKS_CHILD: &str = "--ring-tasks-child";
+/// The row key of csp tasks composed with `parallel![...]`, whose last process runs on the
+/// calling thread (not a ratio reference; see [`TaskStart::Parallel`]).
+const CSP_TASKS_PARALLEL: &str = "csp-tasks-parallel";
 
 // ---------------------------------------------------------------------------------------
 // Statistics, cells, rows
@@ -171,8 +198,6 @@ enum Cell {
     Value(Stats),
     /// Not measured: the reason (also listed in the notes).
     Missing,
-    /// To be measured once the implementation exists.
-    Todo,
 }
 
 impl Cell {
@@ -211,12 +236,6 @@ impl Row {
             go_sys: None,
             group: 0,
         }
-    }
-
-    fn todo(key: &'static str, label: impl Into<String>) -> Row {
-        let mut row = Row::new(key, label, 0, Cell::Todo);
-        row.count = "-".to_string();
-        row
     }
 }
 
@@ -338,7 +357,6 @@ fn show(cell: &Cell, format: fn(f64) -> String) -> String {
     match cell {
         Cell::Value(stats) => format(stats.median),
         Cell::Missing => "n/a".to_string(),
-        Cell::Todo => "TODO".to_string(),
     }
 }
 
@@ -358,14 +376,12 @@ fn spread(cell: &Cell, format: fn(f64) -> String, inverted: bool) -> String {
             }
         }
         Cell::Missing => "n/a".to_string(),
-        Cell::Todo => "TODO".to_string(),
     }
 }
 
 /// `reference / this`, as a time ratio.
 fn ratio(reference: Option<&Cell>, this: &Cell) -> String {
     match (reference, this) {
-        (Some(Cell::Todo), _) | (_, Cell::Todo) => "TODO".to_string(),
         (Some(Cell::Value(r)), Cell::Value(t)) => format!("{:.2}x", r.median / t.median),
         _ => "n/a".to_string(),
     }
@@ -1207,6 +1223,351 @@ fn csp_start(count: u64, os: bool) -> Result<f64, String> {
 }
 
 // ---------------------------------------------------------------------------------------
+// csp lightweight processes: the same workloads as `#[process] async fn`, tasks on csp's
+// executor
+// ---------------------------------------------------------------------------------------
+
+#[process]
+async fn prefix_task(
+    initial: u64,
+    input: Reader<u64>,
+    output: Writer<u64>,
+) -> Result<(), csp::Error> {
+    output.write_async(initial).await?;
+    loop {
+        output.write_async(input.read_async().await?).await?;
+    }
+}
+
+#[process]
+async fn delta_task(
+    input: Reader<u64>,
+    to_succ: Writer<u64>,
+    to_consumer: Writer<u64>,
+) -> Result<(), csp::Error> {
+    loop {
+        let value = input.read_async().await?;
+        to_consumer.write_async(value).await?;
+        to_succ.write_async(value).await?;
+    }
+}
+
+#[process]
+async fn succ_task(input: Reader<u64>, output: Writer<u64>) -> Result<(), csp::Error> {
+    loop {
+        output.write_async(input.read_async().await? + 1).await?;
+    }
+}
+
+/// As [`consumer`]: seconds per loop, after a warm-up one; poisons the network.
+#[process]
+async fn consumer_task(input: Reader<u64>, loops: u64) -> Result<f64, csp::Error> {
+    input.read_async().await?;
+    let started = Instant::now();
+    for _ in 0..loops {
+        input.read_async().await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    input.poison();
+    Ok(elapsed / loops as f64)
+}
+
+/// How a network of tasks is started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TaskStart {
+    /// Every process `.spawn()`ed onto the executor; this thread only joins them.
+    Executor,
+    /// `parallel![...].run()`, which runs its last process on the calling thread (a task run
+    /// there is blocked on, not spawned): every communication with it crosses between that
+    /// thread and the executor's.
+    Parallel,
+}
+
+/// Joins every handle; the first failure, if any.
+fn join_all<R>(handles: Vec<csp::SpawnHandle<R>>) -> Result<(), String> {
+    handles
+        .into_iter()
+        .try_for_each(|handle| handle.join().map(drop).map_err(csp_error))
+}
+
+/// commstime with all four processes as tasks.
+fn csp_commstime_tasks(loops: u64, start: TaskStart) -> Result<f64, String> {
+    let (a, b, c, d) = (
+        Channel::named("a"),
+        Channel::named("b"),
+        Channel::named("c"),
+        Channel::named("d"),
+    );
+    let (p, dl, s, cons) = (
+        prefix_task(0, b.reader(), a.writer()),
+        delta_task(a.reader(), c.writer(), d.writer()),
+        succ_task(c.reader(), b.writer()),
+        consumer_task(d.reader(), loops),
+    );
+    let per_loop = match start {
+        TaskStart::Parallel => parallel![p, dl, s, cons].run().map_err(csp_error)?.3,
+        TaskStart::Executor => {
+            let others = vec![p.spawn(), dl.spawn(), s.spawn()];
+            let per_loop = cons.spawn().join().map_err(csp_error)?;
+            join_all(others)?;
+            per_loop
+        }
+    };
+    per_loop.map_err(csp_error)
+}
+
+#[process]
+async fn echo_task(input: Reader<u64>, output: Writer<u64>) -> Result<(), csp::Error> {
+    loop {
+        output.write_async(input.read_async().await?).await?;
+    }
+}
+
+/// As [`pinger`]: seconds per round trip, after a warm-up one.
+#[process]
+async fn pinger_task(
+    output: Writer<u64>,
+    input: Reader<u64>,
+    rounds: u64,
+) -> Result<f64, csp::Error> {
+    output.write_async(0).await?;
+    input.read_async().await?;
+    let started = Instant::now();
+    for n in 0..rounds {
+        output.write_async(n).await?;
+        input.read_async().await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    output.poison();
+    Ok(elapsed / rounds as f64)
+}
+
+/// Ping-pong with both processes as tasks.
+fn csp_ping_pong_tasks(rounds: u64, start: TaskStart) -> Result<f64, String> {
+    let (ping, pong) = (Channel::named("ping"), Channel::named("pong"));
+    let pinger = pinger_task(ping.writer(), pong.reader(), rounds);
+    let echo = echo_task(ping.reader(), pong.writer());
+    let per_round = match start {
+        TaskStart::Parallel => parallel![pinger, echo].run().map_err(csp_error)?.0,
+        TaskStart::Executor => {
+            let echo = echo.spawn();
+            let per_round = pinger.spawn().join().map_err(csp_error)?;
+            join_all(vec![echo])?;
+            per_round
+        }
+    };
+    per_round.map_err(csp_error)
+}
+
+#[process]
+async fn source_task(output: Writer<u64>, messages: u64) -> Result<(), csp::Error> {
+    for n in 0..=messages {
+        output.write_async(n).await?;
+    }
+    Ok(())
+}
+
+/// As [`sink`]: seconds per message, after a warm-up one.
+#[process]
+async fn sink_task(input: Reader<u64>, messages: u64) -> Result<f64, csp::Error> {
+    input.read_async().await?;
+    let started = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..messages {
+        sum = sum.wrapping_add(input.read_async().await?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(sum > 0);
+    Ok(elapsed / messages as f64)
+}
+
+/// One-way throughput with the source and the sink as tasks.
+fn csp_one_way_tasks(messages: u64, start: TaskStart) -> Result<f64, String> {
+    let channel = Channel::buffered(ONEWAY_CAPACITY);
+    let source = source_task(channel.writer(), messages);
+    let sink = sink_task(channel.reader(), messages);
+    let per_message = match start {
+        TaskStart::Parallel => parallel![source, sink].run().map_err(csp_error)?.1,
+        TaskStart::Executor => {
+            let source = source.spawn();
+            let per_message = sink.spawn().join().map_err(csp_error)?;
+            join_all(vec![source])?;
+            per_message
+        }
+    };
+    per_message.map_err(csp_error)
+}
+
+/// A StressedAlt writer task: writes its own number until the channel is poisoned.
+#[process]
+async fn alt_writer_task(output: Writer<u64>, id: u64) -> Result<(), csp::Error> {
+    loop {
+        output.write_async(id).await?;
+    }
+}
+
+/// One fair choice over the ten channels, awaited.
+async fn choose_async(
+    alt: &mut Alternation,
+    r: &[Reader<u64>; ALT_CHANNELS],
+) -> Result<u64, csp::Error> {
+    select_async! {
+        &mut *alt;
+        v = read(r[0]) => v,
+        v = read(r[1]) => v,
+        v = read(r[2]) => v,
+        v = read(r[3]) => v,
+        v = read(r[4]) => v,
+        v = read(r[5]) => v,
+        v = read(r[6]) => v,
+        v = read(r[7]) => v,
+        v = read(r[8]) => v,
+        v = read(r[9]) => v,
+    }
+    .map_err(Into::into)
+}
+
+/// As [`alt_reader`], as a task with `select_async!`.
+#[process]
+async fn alt_reader_task(
+    inputs: Vec<Reader<u64>>,
+    writers: u64,
+    selections: u64,
+) -> Result<f64, csp::Error> {
+    let r: &[Reader<u64>; ALT_CHANNELS] = inputs.as_slice().try_into().expect("ten channels");
+    let mut alt = Alternation::fair();
+    let mut unheard = vec![true; ALT_CHANNELS * writers as usize];
+    let mut left = unheard.len();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while left > 0 && Instant::now() < deadline {
+        let id = choose_async(&mut alt, r).await? as usize;
+        if std::mem::take(&mut unheard[id]) {
+            left -= 1;
+        }
+    }
+    let mut counts = [0u64; ALT_CHANNELS];
+    let started = Instant::now();
+    for _ in 0..selections {
+        counts[(choose_async(&mut alt, r).await? / writers) as usize] += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for input in &inputs {
+        input.poison();
+    }
+    assert_eq!(left, 0, "writers not heard from within a minute");
+    assert!(counts.iter().all(|&n| n > 0), "a channel was never chosen");
+    Ok(elapsed / selections as f64)
+}
+
+/// StressedAlt with the reader and every writer as tasks.
+fn csp_stressed_alt_tasks(writers: usize, selections: u64) -> Result<f64, String> {
+    let channels: Vec<Channel<u64>> = (0..ALT_CHANNELS).map(|_| Channel::new()).collect();
+    let readers = channels.iter().map(Channel::reader).collect();
+    let mut writer_processes = Vec::with_capacity(ALT_CHANNELS * writers);
+    for (index, channel) in channels.iter().enumerate() {
+        for w in 0..writers {
+            let id = (index * writers + w) as u64;
+            writer_processes.push(alt_writer_task(channel.writer(), id));
+        }
+    }
+    drop(channels);
+    let (per_selection, _) = parallel![
+        alt_reader_task(readers, writers as u64, selections),
+        Parallel::of(writer_processes),
+    ]
+    .run()
+    .map_err(csp_error)?;
+    per_selection.map_err(csp_error)
+}
+
+/// As [`ring_node`], as a task.
+#[process]
+async fn ring_node_task(
+    index: u64,
+    nodes: u64,
+    input: Reader<u64>,
+    output: Writer<u64>,
+    rounds: u64,
+    baseline: f64,
+) -> Result<Option<(f64, f64)>, csp::Error> {
+    if index != 0 {
+        loop {
+            output.write_async(input.read_async().await? + 1).await?;
+        }
+    }
+    output.write_async(0).await?;
+    let mut token = input.read_async().await?;
+    let memory = (resident_bytes() - baseline) / nodes as f64;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        output.write_async(token).await?;
+        token = input.read_async().await?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(token, (nodes - 1) * (rounds + 1));
+    output.poison();
+    input.poison();
+    Ok(Some((elapsed / (rounds * nodes) as f64, memory)))
+}
+
+/// In the child OS process ([`RING_TASKS_CHILD`]): one ring of `nodes` tasks, every node a
+/// task; prints `{"per_hop": seconds, "rss_per_proc": bytes}`.
+fn ring_tasks_child(nodes: u64, rounds: u64) -> Result<(), String> {
+    // Start the executor first, so that its threads are not counted as the ring's memory.
+    nothing_task().spawn().join().map_err(csp_error)?;
+    let baseline = resident_bytes();
+    let channels: Vec<Channel<u64>> = (0..nodes).map(|_| Channel::new()).collect();
+    let processes: Vec<_> = (0..nodes)
+        .map(|i| {
+            let input = channels[((i + nodes - 1) % nodes) as usize].reader();
+            let output = channels[i as usize].writer();
+            ring_node_task(i, nodes, input, output, rounds, baseline)
+        })
+        .collect();
+    drop(channels);
+    let results = Parallel::of(processes).run().map_err(csp_error)?;
+    match results.into_iter().next() {
+        Some(Ok(Some((per_hop, memory)))) => {
+            println!("{{\"per_hop\": {per_hop:e}, \"rss_per_proc\": {memory:e}}}");
+            Ok(())
+        }
+        Some(Err(error)) => Err(csp_error(error)),
+        _ => Err("node 0 returned nothing".to_string()),
+    }
+}
+
+/// Runs [`ring_tasks_child`] in a fresh OS process (this executable again) `repeats` times,
+/// as the Go peer is run: a repeat's memory cannot hide in what an earlier one freed.
+fn csp_ring_tasks(
+    repeats: usize,
+    nodes: u64,
+    rounds: u64,
+) -> Result<HashMap<String, Stats>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    run_peer(repeats, || {
+        let mut command = Command::new(&exe);
+        command.args(args(&[&RING_TASKS_CHILD, &nodes, &rounds]));
+        Ok(command)
+    })
+}
+
+#[process]
+async fn nothing_task() -> u64 {
+    0
+}
+
+/// Seconds to start and join one task (`spawn` from this thread, `join`).
+fn csp_start_task(count: u64) -> Result<f64, String> {
+    let once = || nothing_task().spawn().join().map(|_| ()).map_err(csp_error);
+    once()?; // warm up
+    let started = Instant::now();
+    for _ in 0..count {
+        once()?;
+    }
+    Ok(started.elapsed().as_secs_f64() / count as f64)
+}
+
+// ---------------------------------------------------------------------------------------
 // The workloads
 // ---------------------------------------------------------------------------------------
 
@@ -1242,10 +1603,30 @@ fn commstime(c: &Counts, notes: &mut Notes) -> Table {
         c.commstime_csp_os,
         cell,
     ));
-    // csp tasks: replace with a `Row::new(CSP_TASKS, ...)` measured like the rows above.
-    rows.push(Row::todo(
+    progress("commstime: csp tasks");
+    let cell = notes.cell(
+        "commstime csp tasks",
+        measure_csp(n, || {
+            csp_commstime_tasks(c.commstime_tasks, TaskStart::Executor)
+        }),
+    );
+    rows.push(Row::new(
         CSP_TASKS,
-        format!("csp tasks: TODO ({TASKS_TODO})"),
+        "csp, each process a task (`async fn`), all spawned",
+        c.commstime_tasks,
+        cell,
+    ));
+    let cell = notes.cell(
+        "commstime csp tasks in parallel!",
+        measure_csp(n, || {
+            csp_commstime_tasks(c.commstime_tasks_parallel, TaskStart::Parallel)
+        }),
+    );
+    rows.push(Row::new(
+        CSP_TASKS_PARALLEL,
+        "csp, each process a task, `parallel![...].run()` (consumer on the calling thread)",
+        c.commstime_tasks_parallel,
+        cell,
     ));
     for procs in [Procs::One, Procs::Default] {
         progress(&format!("commstime: Go {procs:?}"));
@@ -1286,7 +1667,11 @@ fn commstime(c: &Counts, notes: &mut Notes) -> Table {
                 also feeding the consumer; all channels rendezvous. Time per loop; a loop is 4 \
                 communications. `count` is loops per repeat (after one warm-up loop). csp `.os()`: \
                 each of the four processes in its own child OS process, the channels homed in \
-                the parent. Go runs goroutines; the Rust crates run one OS thread per process."
+                the parent. csp tasks: the four as `#[process] async fn`, each `.spawn()`ed onto \
+                csp's executor (one thread per CPU), this thread only joining them; the \
+                `parallel!` row runs the same four as `parallel![...].run()`, which runs the \
+                last, the consumer, on the calling thread. Go runs goroutines; the Rust crates \
+                run one OS thread per process."
             .to_string(),
         rate_unit: None,
         per_part: Some(("per communication", 4.0)),
@@ -1314,9 +1699,29 @@ fn ping_pong(c: &Counts, notes: &mut Notes) -> Table {
         c.pingpong_csp_os,
         cell,
     ));
-    rows.push(Row::todo(
+    let cell = notes.cell(
+        "ping-pong csp tasks",
+        measure_csp(n, || {
+            csp_ping_pong_tasks(c.pingpong_tasks, TaskStart::Executor)
+        }),
+    );
+    rows.push(Row::new(
         CSP_TASKS,
-        format!("csp tasks: TODO ({TASKS_TODO})"),
+        "csp, both processes tasks (`async fn`), both spawned",
+        c.pingpong_tasks,
+        cell,
+    ));
+    let cell = notes.cell(
+        "ping-pong csp tasks in parallel!",
+        measure_csp(n, || {
+            csp_ping_pong_tasks(c.pingpong_tasks_parallel, TaskStart::Parallel)
+        }),
+    );
+    rows.push(Row::new(
+        CSP_TASKS_PARALLEL,
+        "csp, both processes tasks, `parallel![...].run()` (echo on the calling thread)",
+        c.pingpong_tasks_parallel,
+        cell,
     ));
     for procs in [Procs::One, Procs::Default] {
         progress(&format!("ping-pong: Go {procs:?}"));
@@ -1342,7 +1747,9 @@ fn ping_pong(c: &Counts, notes: &mut Notes) -> Table {
         title: "ping-pong",
         intro: "Two processes, two rendezvous channels: one writes a `u64` and reads it back. \
                 Time per round trip (`count` round trips per repeat). csp `.os()`: the echo in a \
-                child OS process, the pinger on a thread of the parent, where the channels live."
+                child OS process, the pinger on a thread of the parent, where the channels live. \
+                csp tasks: both `async fn`, both `.spawn()`ed onto the executor; the \
+                `parallel!` row: `parallel![pinger, echo].run()`, the echo on the calling thread."
             .to_string(),
         rate_unit: None,
         per_part: None,
@@ -1370,9 +1777,25 @@ fn one_way(c: &Counts, notes: &mut Notes) -> Table {
         c.oneway_csp_os,
         cell,
     ));
-    rows.push(Row::todo(
+    let cell = notes.cell(
+        "one-way csp tasks",
+        measure_csp(n, || csp_one_way_tasks(c.oneway_tasks, TaskStart::Executor)),
+    );
+    rows.push(Row::new(
         CSP_TASKS,
-        format!("csp tasks: TODO ({TASKS_TODO})"),
+        "csp, source and sink tasks (`async fn`), both spawned",
+        c.oneway_tasks,
+        cell,
+    ));
+    let cell = notes.cell(
+        "one-way csp tasks in parallel!",
+        measure_csp(n, || csp_one_way_tasks(c.oneway_tasks, TaskStart::Parallel)),
+    );
+    rows.push(Row::new(
+        CSP_TASKS_PARALLEL,
+        "csp, source and sink tasks, `parallel![...].run()` (sink on the calling thread)",
+        c.oneway_tasks,
+        cell,
     ));
     for procs in [Procs::One, Procs::Default] {
         progress(&format!("one-way: Go {procs:?}"));
@@ -1407,7 +1830,9 @@ fn one_way(c: &Counts, notes: &mut Notes) -> Table {
         intro: format!(
             "A source writes `u64`s into a channel buffered for {ONEWAY_CAPACITY}; a sink reads \
              them. Messages per second (`count` messages per repeat). csp `.os()`: the source in \
-             a child OS process, the sink on a thread of the parent, where the channel lives."
+             a child OS process, the sink on a thread of the parent, where the channel lives. \
+             csp tasks: both `async fn`, both `.spawn()`ed onto the executor; the `parallel!` \
+             row: `parallel![source, sink].run()`, the sink on the calling thread."
         ),
         rate_unit: Some("messages/s"),
         per_part: None,
@@ -1439,12 +1864,25 @@ fn stressed_alt(c: &Counts, notes: &mut Notes) -> Table {
         c.alt_selections_csp,
         cell,
     ));
-    rows.push(Row::todo(
+    progress(&format!(
+        "StressedAlt: csp, {} writer tasks",
+        ALT_CHANNELS * c.alt_writers_tasks
+    ));
+    let cell = notes.cell(
+        "StressedAlt csp tasks",
+        measure_csp(n, || {
+            csp_stressed_alt_tasks(c.alt_writers_tasks, c.alt_selections_tasks)
+        }),
+    );
+    rows.push(Row::new(
         CSP_TASKS,
         format!(
-            "csp tasks, {} writers per channel: TODO ({TASKS_TODO})",
-            thousands(c.alt_writers_go as u64)
+            "csp, tasks, `select_async!` fair, {} writers per channel ({} tasks)",
+            thousands(c.alt_writers_tasks as u64),
+            thousands((ALT_CHANNELS * c.alt_writers_tasks + 1) as u64)
         ),
+        c.alt_selections_tasks,
+        cell,
     ));
     for procs in [Procs::One, Procs::Default] {
         progress(&format!("StressedAlt: Go {procs:?}"));
@@ -1497,7 +1935,8 @@ fn stressed_alt(c: &Counts, notes: &mut Notes) -> Table {
         title: "StressedAlt",
         intro: format!(
             "One reader chooses among {ALT_CHANNELS} rendezvous channels, each written by many \
-             writers that write forever (csp: one OS thread per writer; Go: goroutines). \
+             writers that write forever (csp threads: one OS thread per writer; csp tasks: \
+             one task per writer and for the reader; Go: goroutines). \
              Selections per second (`count` selections per repeat, after a warm-up that lasts \
              until every writer has been heard from)."
         ),
@@ -1543,11 +1982,20 @@ fn token_ring(c: &Counts, notes: &mut Notes) -> Table {
     row.memory = Some(memory_cell);
     row.count = format!("{} hops", row.count);
     rows.push(row);
-    for (nodes, _) in c.ring_go {
-        // csp tasks: replace with a measured row (time per hop and memory per process).
-        let mut row = Row::todo(CSP_TASKS, format!("csp tasks: TODO ({TASKS_TODO})"));
+    for (nodes, rounds) in c.ring_go {
+        progress(&format!("token ring: csp, {nodes} tasks"));
+        let repeats = if nodes >= 1_000_000 { n.min(3) } else { n };
+        let results = csp_ring_tasks(repeats, nodes, rounds);
+        let what = format!("token ring csp tasks, N = {nodes}");
+        let mut row = Row::new(
+            CSP_TASKS,
+            "csp, tasks (`async fn`)",
+            rounds * nodes,
+            notes.cell(&what, results.clone().and_then(|r| key(&r, "per_hop"))),
+        );
+        row.count = format!("{} hops", row.count);
         row.group = nodes;
-        row.memory = Some(Cell::Todo);
+        row.memory = Some(notes.cell(&what, results.and_then(|r| key(&r, "rss_per_proc"))));
         rows.push(row);
     }
     for (nodes, rounds) in c.ring_go {
@@ -1577,8 +2025,12 @@ fn token_ring(c: &Counts, notes: &mut Notes) -> Table {
              resident set size (`/proc/self/statm`) from before the ring was built to after \
              the first round, / N. For Go also the runtime's own `MemStats.Sys` growth / N \
              (it grows in large steps: at N = 1,000 it may not grow at all). csp on threads \
-             runs N = {} only (one OS thread per process); ratios compare rows of the same N.",
-            thousands(RING_CSP_THREADS)
+             runs N = {} only (one OS thread per process), in this OS process. csp tasks: \
+             every node a task, the same `count` as Go; like Go, each repeat runs in a fresh \
+             OS process (this executable, `{RING_TASKS_CHILD} N ROUNDS`), and with N = \
+             1,000,000 both run {} repeats. Ratios compare rows of the same N.",
+            thousands(RING_CSP_THREADS),
+            c.repeats.min(3)
         ),
         rate_unit: None,
         per_part: None,
@@ -1611,9 +2063,16 @@ fn process_start(c: &Counts, notes: &mut Notes) -> Table {
         c.start_csp_os,
         cell,
     ));
-    rows.push(Row::todo(
+    progress("process start: csp task");
+    let cell = notes.cell(
+        "start csp task",
+        measure_csp(n, || csp_start_task(c.start_tasks)),
+    );
+    rows.push(Row::new(
         CSP_TASKS,
-        format!("csp task: TODO ({TASKS_TODO})"),
+        "csp task (`async fn`; `spawn` from a thread, `join`)",
+        c.start_tasks,
+        cell,
     ));
     for procs in [Procs::One, Procs::Default] {
         progress(&format!("process start: Go {procs:?}"));
@@ -1651,26 +2110,16 @@ fn process_start(c: &Counts, notes: &mut Notes) -> Table {
 // Targets and main
 // ---------------------------------------------------------------------------------------
 
-/// A target: a time ratio csp / peer that must be at most `bound`.
-fn target_row(out: &mut String, what: &str, measured: Target, bound: f64) {
+/// A target: a time ratio csp / peer (`None`: not measured) that must be at most `bound`.
+fn target_row(out: &mut String, what: &str, measured: Option<f64>, bound: f64) {
     let (value, verdict) = match measured {
-        Target::Todo => (
-            "TODO".to_string(),
-            "TODO: csp tasks do not exist yet".to_string(),
-        ),
-        Target::Ratio(Some(ratio)) => (
+        Some(ratio) => (
             format!("{ratio:.3}x"),
-            if ratio <= bound { "met" } else { "NOT met" }.to_string(),
+            if ratio <= bound { "met" } else { "NOT met" },
         ),
-        Target::Ratio(None) => ("n/a".to_string(), "not measured (see notes)".to_string()),
+        None => ("n/a".to_string(), "not measured (see notes)"),
     };
     let _ = writeln!(out, "| {what} | at most {bound}x | {value} | {verdict} |");
-}
-
-/// A target's measured ratio, or TODO while its csp row is one.
-enum Target {
-    Ratio(Option<f64>),
-    Todo,
 }
 
 fn targets(tables: &HashMap<&'static str, Table>) -> String {
@@ -1687,9 +2136,8 @@ fn targets(tables: &HashMap<&'static str, Table>) -> String {
         cell(table, csp, group, memory),
         cell(table, peer, group, memory),
     ) {
-        (Some(Cell::Todo), _) => Target::Todo,
-        (Some(Cell::Value(c)), Some(Cell::Value(p))) => Target::Ratio(Some(c.median / p.median)),
-        _ => Target::Ratio(None),
+        (Some(Cell::Value(c)), Some(Cell::Value(p))) => Some(c.median / p.median),
+        _ => None,
     };
     let value =
         |table: &str, key: &str, group: u64| tables.get(table).and_then(|t| t.value(key, group));
@@ -1777,6 +2225,19 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| arguments.get(i + 1))
         .map(|list| list.split(',').map(str::to_string).collect());
+    if let Some(i) = arguments.iter().position(|a| a == RING_TASKS_CHILD) {
+        let number = |k: usize| -> u64 {
+            arguments
+                .get(i + k)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("usage: suite {RING_TASKS_CHILD} NODES ROUNDS"))
+        };
+        if let Err(reason) = ring_tasks_child(number(1), number(2)) {
+            eprintln!("suite {RING_TASKS_CHILD}: {reason}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let counts = if quick { QUICK } else { FULL };
     let workloads: [(&'static str, Workload); 6] = [
         ("commstime", commstime),

@@ -87,7 +87,11 @@ impl Parallel {
             return Ok(Vec::new());
         };
         let handles: Vec<SpawnHandle<R>> = processes.into_iter().map(Process::spawn).collect();
-        let last = last.run();
+        let last = if last.is_lightweight() {
+            last.spawn().join()
+        } else {
+            last.run()
+        };
         first_error(handles.into_iter().map(SpawnHandle::join).chain([last]))
     }
 
@@ -218,7 +222,9 @@ macro_rules! process_tuple {
             fn run_parallel(self) -> Result<Self::Output, RunError> {
                 let ($($process,)+ $last) = self;
                 $(let $handle = $process.spawn();)+
-                let $last = $last.run();
+                // The last runs on this thread, unless it is a task: then this thread would
+                // stand in for the executor, and every communication with it would cross.
+                let $last = if $last.is_lightweight() { $last.spawn().join() } else { $last.run() };
                 $(let $process = $handle.join();)+
                 let mut failure = None;
                 $(let $process = $process.map_err(|error| { failure.get_or_insert(error); });)+

@@ -19,11 +19,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Attempt, Core, wake};
+use super::core::{Begun, Core, Ended};
 use super::{Deadline, Reader, Shortfall, Writer};
 use crate::deadlock::Waiting;
 use crate::error::{ChannelError, ReadTimeoutError, WriteError, WriteTimeoutError};
-use crate::wait::{Selector, Woken};
+use crate::wait::Selector;
 
 /// Withdraws a task's read entry if the read's future is dropped while it waits.
 struct PendingRead<'a, T> {
@@ -119,25 +119,13 @@ impl<T: Send> Reader<T> {
         let Some(core) = self.core() else {
             return self.read_until(deadline);
         };
+        let now = matches!(deadline, Deadline::Now);
         loop {
-            let selector = {
-                let mut woken_writer = None;
-                let mut state = core.lock();
-                match core.try_read(&mut state, &mut woken_writer) {
-                    Attempt::Done(value) => {
-                        drop(state);
-                        wake(woken_writer);
-                        return Ok(value);
-                    }
-                    Attempt::Failed(error) => return Err(Shortfall::Failed(error)),
-                    Attempt::NotReady => {}
-                }
-                if matches!(deadline, Deadline::Now) {
-                    return Err(Shortfall::NotReady);
-                }
-                let selector = Selector::for_task();
-                core.register_reader(&mut state, &selector, 0);
-                selector
+            let selector = match core.begin_read(|| (!now).then(Selector::for_task)) {
+                Begun::Done(value) => return Ok(value),
+                Begun::Failed(error, ()) => return Err(Shortfall::Failed(error)),
+                Begun::NotReady(()) => return Err(Shortfall::NotReady),
+                Begun::Waiting(selector) => selector,
             };
             let mut pending = PendingRead {
                 core,
@@ -149,14 +137,11 @@ impl<T: Send> Reader<T> {
                 .wait_async(instant(deadline), move || Some(Waiting::Read(name)))
                 .await;
             pending.armed = false;
-            let delivered = core.unregister_reader(&mut core.lock(), &selector, 0);
-            match woken {
-                Woken::Selected(_) => {
-                    return Ok(delivered.expect("a reader chosen by a writer holds its value"));
-                }
-                Woken::Recheck => continue,
-                Woken::TimedOut => return Err(Shortfall::TimedOut),
-                Woken::Deadlocked => return Err(Shortfall::Failed(core.deadlocked())),
+            match core.end_read(&selector, woken) {
+                Ended::Done(value) => return Ok(value),
+                Ended::Again(()) => {}
+                Ended::TimedOut(()) => return Err(Shortfall::TimedOut),
+                Ended::Deadlocked(()) => return Err(Shortfall::Failed(core.deadlocked())),
             }
         }
     }
@@ -219,25 +204,13 @@ impl<T: Send> Writer<T> {
         let Some(core) = self.core() else {
             return self.write_until(value, deadline);
         };
+        let now = matches!(deadline, Deadline::Now);
         loop {
-            let selector = {
-                let mut woken_reader = None;
-                let mut state = core.lock();
-                let unsent = match core.try_write(&mut state, value, &mut woken_reader) {
-                    Ok(()) => {
-                        drop(state);
-                        wake(woken_reader);
-                        return Ok(());
-                    }
-                    Err((unsent, Some(error))) => return Err((unsent, Shortfall::Failed(error))),
-                    Err((unsent, None)) => unsent,
-                };
-                if matches!(deadline, Deadline::Now) {
-                    return Err((unsent, Shortfall::NotReady));
-                }
-                let selector = Selector::for_task();
-                core.register_writer(&mut state, &selector, 0, unsent);
-                selector
+            let selector = match core.begin_write(value, || (!now).then(Selector::for_task)) {
+                Begun::Done(()) => return Ok(()),
+                Begun::Failed(error, unsent) => return Err((unsent, Shortfall::Failed(error))),
+                Begun::NotReady(unsent) => return Err((unsent, Shortfall::NotReady)),
+                Begun::Waiting(selector) => selector,
             };
             let mut pending = PendingWrite {
                 core,
@@ -249,19 +222,14 @@ impl<T: Send> Writer<T> {
                 .wait_async(instant(deadline), move || Some(Waiting::Write(name)))
                 .await;
             pending.armed = false;
-            let unsent = core.unregister_writer(&mut core.lock(), &selector, 0);
-            match (woken, unsent) {
-                (Woken::Selected(_), None) => return Ok(()),
-                (Woken::Recheck, Some(unsent)) => value = unsent,
-                (Woken::TimedOut, Some(unsent)) => return Err((unsent, Shortfall::TimedOut)),
-                (Woken::Deadlocked, Some(unsent)) => {
+            value = match core.end_write(&selector, woken) {
+                Ended::Done(()) => return Ok(()),
+                Ended::Again(unsent) => unsent,
+                Ended::TimedOut(unsent) => return Err((unsent, Shortfall::TimedOut)),
+                Ended::Deadlocked(unsent) => {
                     return Err((unsent, Shortfall::Failed(core.deadlocked())));
                 }
-                (woken, unsent) => unreachable!(
-                    "writer woken as {woken:?} with its value {}",
-                    if unsent.is_some() { "unsent" } else { "taken" }
-                ),
-            }
+            };
         }
     }
 }

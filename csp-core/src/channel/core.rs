@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{ChannelError, ChannelName};
-use crate::wait::Selector;
+use crate::wait::{Selector, Woken};
 
 /// Which side of a channel an end belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,27 @@ pub(crate) struct Core<T> {
     name: ChannelName,
     capacity: usize,
     state: Mutex<State<T>>,
+}
+
+/// The first step of a blocking read or write: done at once, or waiting with an entry. `D`
+/// is what a completed operation gives (the value, for a read), `V` what a failed one hands
+/// back (the value, for a write).
+pub(crate) enum Begun<D, V> {
+    Done(D),
+    /// Nothing can complete now, and no wait was wanted.
+    NotReady(V),
+    Failed(ChannelError, V),
+    /// An entry waits with this selector.
+    Waiting(Arc<Selector>),
+}
+
+/// How the wait of a single read or write ended, once its entry is withdrawn.
+pub(crate) enum Ended<D, V> {
+    Done(D),
+    /// Look again (a write retries with its value).
+    Again(V),
+    TimedOut(V),
+    Deadlocked(V),
 }
 
 /// A selector to wake once the channel lock is released.
@@ -133,6 +154,81 @@ impl<T> Core<T> {
     /// Records a communication on this channel, if tracing is on.
     fn communicated(&self) {
         crate::trace::record(|| crate::trace::EventKind::Communication(self.name.clone()));
+    }
+
+    /// Reads now, or leaves an entry for the selector `wait` makes (`None`: do not wait).
+    pub(crate) fn begin_read(&self, wait: impl FnOnce() -> Option<Arc<Selector>>) -> Begun<T, ()> {
+        let mut woken_writer = None;
+        let mut state = self.lock();
+        match self.try_read(&mut state, &mut woken_writer) {
+            Attempt::Done(value) => {
+                drop(state);
+                wake(woken_writer);
+                Begun::Done(value)
+            }
+            Attempt::Failed(error) => Begun::Failed(error, ()),
+            Attempt::NotReady => match wait() {
+                None => Begun::NotReady(()),
+                Some(selector) => {
+                    // Nothing can change while the lock is held: the entry is not ready yet.
+                    self.register_reader(&mut state, &selector, 0);
+                    Begun::Waiting(selector)
+                }
+            },
+        }
+    }
+
+    /// Withdraws a read's entry after its wait ended as `woken`.
+    pub(crate) fn end_read(&self, selector: &Arc<Selector>, woken: Woken) -> Ended<T, ()> {
+        let delivered = self.unregister_reader(&mut self.lock(), selector, 0);
+        match woken {
+            Woken::Selected(_) => {
+                Ended::Done(delivered.expect("a reader chosen by a writer holds its value"))
+            }
+            Woken::Recheck => Ended::Again(()),
+            Woken::TimedOut => Ended::TimedOut(()),
+            Woken::Deadlocked => Ended::Deadlocked(()),
+        }
+    }
+
+    /// Writes now, or leaves an entry offering `value` for the selector `wait` makes.
+    pub(crate) fn begin_write(
+        &self,
+        value: T,
+        wait: impl FnOnce() -> Option<Arc<Selector>>,
+    ) -> Begun<(), T> {
+        let mut woken_reader = None;
+        let mut state = self.lock();
+        match self.try_write(&mut state, value, &mut woken_reader) {
+            Ok(()) => {
+                drop(state);
+                wake(woken_reader);
+                Begun::Done(())
+            }
+            Err((unsent, Some(error))) => Begun::Failed(error, unsent),
+            Err((unsent, None)) => match wait() {
+                None => Begun::NotReady(unsent),
+                Some(selector) => {
+                    self.register_writer(&mut state, &selector, 0, unsent);
+                    Begun::Waiting(selector)
+                }
+            },
+        }
+    }
+
+    /// Withdraws a write's entry after its wait ended as `woken`.
+    pub(crate) fn end_write(&self, selector: &Arc<Selector>, woken: Woken) -> Ended<(), T> {
+        let unsent = self.unregister_writer(&mut self.lock(), selector, 0);
+        match (woken, unsent) {
+            (Woken::Selected(_), None) => Ended::Done(()),
+            (Woken::Recheck, Some(unsent)) => Ended::Again(unsent),
+            (Woken::TimedOut, Some(unsent)) => Ended::TimedOut(unsent),
+            (Woken::Deadlocked, Some(unsent)) => Ended::Deadlocked(unsent),
+            (woken, unsent) => unreachable!(
+                "writer woken as {woken:?} with its value {}",
+                if unsent.is_some() { "unsent" } else { "taken" }
+            ),
+        }
     }
 
     /// Reads now if a value is buffered or a writer waits.

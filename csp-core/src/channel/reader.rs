@@ -4,13 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Attempt, Core, Side, wake};
+use super::core::{Attempt, Begun, Core, Ended, Side};
 use super::{Deadline, Shortfall};
 use crate::deadlock::Waiting;
 use crate::error::{ChannelError, ReadTimeoutError, TryReadError};
 use crate::net::message::{Action, Operation, OperationReply, SelectorAddress};
 use crate::remote::RemoteEnd;
-use crate::wait::{Selector, Woken};
+use crate::wait::Selector;
 
 /// The reading end of a [`Channel`](super::Channel).
 ///
@@ -145,36 +145,24 @@ impl<T> Reader<T> {
             Backend::Local(core) => &**core,
             Backend::Remote { end, decode } => return read_remote(end, *decode, deadline),
         };
+        let wait = match deadline {
+            Deadline::Now => None,
+            Deadline::Never => Some(None),
+            Deadline::At(at) => Some(Some(at)),
+        };
         loop {
-            let mut woken_writer = None;
-            let mut state = core.lock();
-            match core.try_read(&mut state, &mut woken_writer) {
-                Attempt::Done(value) => {
-                    drop(state);
-                    wake(woken_writer);
-                    return Ok(value);
-                }
-                Attempt::Failed(error) => return Err(Shortfall::Failed(error)),
-                Attempt::NotReady => {}
-            }
-            let deadline = match deadline {
-                Deadline::Now => return Err(Shortfall::NotReady),
-                Deadline::Never => None,
-                Deadline::At(at) => Some(at),
+            let selector = match core.begin_read(|| wait.map(|_| Selector::current())) {
+                Begun::Done(value) => return Ok(value),
+                Begun::Failed(error, ()) => return Err(Shortfall::Failed(error)),
+                Begun::NotReady(()) => return Err(Shortfall::NotReady),
+                Begun::Waiting(selector) => selector,
             };
-            let selector = Selector::current();
-            // Nothing can change while the lock is held, so the entry is not ready yet.
-            core.register_reader(&mut state, &selector, 0);
-            drop(state);
-            let woken = selector.wait(deadline, || Some(Waiting::Read(core.name().clone())));
-            let delivered = core.unregister_reader(&mut core.lock(), &selector, 0);
-            match woken {
-                Woken::Selected(_) => {
-                    return Ok(delivered.expect("a reader chosen by a writer holds its value"));
-                }
-                Woken::Recheck => continue,
-                Woken::TimedOut => return Err(Shortfall::TimedOut),
-                Woken::Deadlocked => return Err(Shortfall::Failed(core.deadlocked())),
+            let woken = selector.wait(wait.flatten(), || Some(Waiting::Read(core.name().clone())));
+            match core.end_read(&selector, woken) {
+                Ended::Done(value) => return Ok(value),
+                Ended::Again(()) => {}
+                Ended::TimedOut(()) => return Err(Shortfall::TimedOut),
+                Ended::Deadlocked(()) => return Err(Shortfall::Failed(core.deadlocked())),
             }
         }
     }

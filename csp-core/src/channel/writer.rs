@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Core, Side, wake};
+use super::core::{Begun, Core, Ended, Side};
 use super::{Deadline, Reader, Shortfall};
 use crate::channel::core::Attempt;
 use crate::deadlock::Waiting;
@@ -13,7 +13,7 @@ use crate::error::{TryWriteError, WriteError, WriteTimeoutError};
 use crate::net::message::{Action, Operation, OperationReply, SelectorAddress, Wait};
 use crate::remote::RemoteEnd;
 use crate::transfer::TicketScope;
-use crate::wait::{Selector, Woken};
+use crate::wait::Selector;
 
 /// The writing end of a [`Channel`](super::Channel).
 ///
@@ -150,40 +150,27 @@ impl<T> Writer<T> {
             Backend::Local(core) => &**core,
             Backend::Remote { end, encode } => return write_remote(end, *encode, value, deadline),
         };
+        let wait = match deadline {
+            Deadline::Now => None,
+            Deadline::Never => Some(None),
+            Deadline::At(at) => Some(Some(at)),
+        };
         loop {
-            let mut woken_reader = None;
-            let mut state = core.lock();
-            match core.try_write(&mut state, value, &mut woken_reader) {
-                Ok(()) => {
-                    drop(state);
-                    wake(woken_reader);
-                    return Ok(());
-                }
-                Err((unsent, Some(error))) => return Err((unsent, Shortfall::Failed(error))),
-                Err((unsent, None)) => value = unsent,
-            }
-            let deadline = match deadline {
-                Deadline::Now => return Err((value, Shortfall::NotReady)),
-                Deadline::Never => None,
-                Deadline::At(at) => Some(at),
+            let selector = match core.begin_write(value, || wait.map(|_| Selector::current())) {
+                Begun::Done(()) => return Ok(()),
+                Begun::Failed(error, unsent) => return Err((unsent, Shortfall::Failed(error))),
+                Begun::NotReady(unsent) => return Err((unsent, Shortfall::NotReady)),
+                Begun::Waiting(selector) => selector,
             };
-            let selector = Selector::current();
-            core.register_writer(&mut state, &selector, 0, value);
-            drop(state);
-            let woken = selector.wait(deadline, || Some(Waiting::Write(core.name().clone())));
-            let unsent = core.unregister_writer(&mut core.lock(), &selector, 0);
-            match (woken, unsent) {
-                (Woken::Selected(_), None) => return Ok(()),
-                (Woken::Recheck, Some(unsent)) => value = unsent,
-                (Woken::TimedOut, Some(unsent)) => return Err((unsent, Shortfall::TimedOut)),
-                (Woken::Deadlocked, Some(unsent)) => {
+            let woken = selector.wait(wait.flatten(), || Some(Waiting::Write(core.name().clone())));
+            value = match core.end_write(&selector, woken) {
+                Ended::Done(()) => return Ok(()),
+                Ended::Again(unsent) => unsent,
+                Ended::TimedOut(unsent) => return Err((unsent, Shortfall::TimedOut)),
+                Ended::Deadlocked(unsent) => {
                     return Err((unsent, Shortfall::Failed(core.deadlocked())));
                 }
-                (woken, unsent) => unreachable!(
-                    "writer woken as {woken:?} with its value {}",
-                    if unsent.is_some() { "unsent" } else { "taken" }
-                ),
-            }
+            };
         }
     }
 
