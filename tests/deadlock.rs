@@ -9,6 +9,8 @@ use common::LIMIT;
 use csp::RunError;
 use csp::prelude::*;
 
+csp::child_entry!();
+
 /// Runs `process` on this thread with `run` (a wait the deadlock monitor counts, unlike a
 /// timed one), with a watchdog that fails the test binary if it is still running after
 /// [`LIMIT`]. The watchdog uses no channel, so the monitor does not count it.
@@ -217,9 +219,29 @@ fn a_network_that_is_only_slow_is_never_reported() {
 /// tests running beside them on other threads would count as running actors.
 #[test]
 fn deadlocks_are_reported_and_slow_networks_are_not() {
+    a_deadlock_inside_a_child_os_process_is_reported_to_the_parent();
     two_processes_each_waiting_to_read_from_the_other_are_reported_with_their_cycle();
     the_same_deadlock_between_lightweight_processes_is_reported();
     a_philosopher_ring_without_the_butler_is_reported();
     an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported();
     a_network_that_is_only_slow_is_never_reported();
+}
+
+#[process]
+fn deadlock_inside() -> Result<(), String> {
+    let (ab, ba) = (Channel::named("a to b"), Channel::named("b to a"));
+    let network = parallel![
+        read_then_write(ba.reader(), ab.writer()).named("a"),
+        read_then_write(ab.reader(), ba.writer()).named("b"),
+    ];
+    drop((ab, ba));
+    network.run().map(drop).map_err(|error| error.to_string())
+}
+
+/// A deadlock among the processes of a child OS process is found there, and the child
+/// reports it to the parent as its result.
+fn a_deadlock_inside_a_child_os_process_is_reported_to_the_parent() {
+    let report = report_of(run_bounded(deadlock_inside().os().unwrap()));
+    assert!(report.contains("a is reading 'b to a'"), "{report}");
+    assert!(report.contains("cycle: a -> b -> a"), "{report}");
 }

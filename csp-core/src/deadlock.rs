@@ -22,8 +22,11 @@
 //! composition that was running returns [`RunError::Deadlock`](crate::RunError::Deadlock) with
 //! the report.
 //!
-//! Processes in other OS processes are counted as running for as long as their OS process
-//! lives: a child does not report its state, so a deadlock that involves one is not found.
+//! Each OS process has its own monitor. A deadlock among the processes of a child OS process
+//! is found in the child, and the child reports it to its parent as its result
+//! (`RunError::Deadlock`). Across OS processes, a process in a child counts as running for as
+//! long as its OS process lives (a child does not report its state while it runs), so a
+//! deadlock that spans OS processes is not found.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
