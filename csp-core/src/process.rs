@@ -301,20 +301,33 @@ impl<R: Send + 'static> Process<R> {
         encode: fn(&A) -> Result<Vec<u8>, String>,
         ending: fn(&R) -> Ending,
     ) -> Self {
+        let work = Call {
+            name,
+            fingerprint,
+            arguments,
+            body,
+            encode,
+        };
+        Self::from_macro(name, Box::new(work), ends, propagate, ending, false)
+    }
+
+    /// What both `#[process]` constructors make: a process whose body passes its ending on.
+    fn from_macro(
+        name: &'static str,
+        work: Box<dyn Work<R>>,
+        ends: EndSet,
+        propagate: bool,
+        ending: fn(&R) -> Ending,
+        lightweight: bool,
+    ) -> Self {
         Process {
             name: Cow::Borrowed(name),
-            work: Box::new(Call {
-                name,
-                fingerprint,
-                arguments,
-                body,
-                encode,
-            }),
+            work,
             ends,
             propagate,
             ending,
             propagates_in_body: true,
-            lightweight: false,
+            lightweight,
             form: Form::Plain,
         }
     }
@@ -333,22 +346,14 @@ impl<R: Send + 'static> Process<R> {
         encode: fn(&A) -> Result<Vec<u8>, String>,
         ending: fn(&R) -> Ending,
     ) -> Self {
-        Process {
-            name: Cow::Borrowed(name),
-            work: Box::new(AsyncCall {
-                name,
-                fingerprint,
-                arguments,
-                body,
-                encode,
-            }),
-            ends,
-            propagate,
-            ending,
-            propagates_in_body: true,
-            lightweight: true,
-            form: Form::Plain,
-        }
+        let work = AsyncCall {
+            name,
+            fingerprint,
+            arguments,
+            body,
+            encode,
+        };
+        Self::from_macro(name, Box::new(work), ends, propagate, ending, true)
     }
 
     /// Adds the channel ends inside `value` to the ends this process poisons when it panics or
