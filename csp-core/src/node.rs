@@ -504,17 +504,38 @@ fn serve_operations(connection: &mut Connection) {
     // thread has decoded the reply (and so claimed them).
     let mut lent: Option<TicketScope> = None;
     let mut registered = Registered::new();
-    while let Ok(request) = connection.receive::<OperationRequest>() {
-        drop(lent.take());
-        let end = node().attached(request.end);
-        let (reply, scope) = match &end {
-            Some(end) => TicketScope::collect(|| {
-                perform(end, request.end, request.operation, &mut registered)
-            }),
-            None => (OperationReply::Unknown, TicketScope::default()),
+    loop {
+        // A written value's encoding follows its request in the frame: it is decoded from
+        // there, borrowed, without a copy.
+        let received = connection.receive_with(|request: OperationRequest, payload| {
+            drop(lent.take());
+            let end = node().attached(request.end);
+            let (reply, scope) = match &end {
+                Some(end) => TicketScope::collect(|| {
+                    perform(
+                        end,
+                        request.end,
+                        request.operation,
+                        payload,
+                        &mut registered,
+                    )
+                }),
+                None => (OperationReply::Unknown, TicketScope::default()),
+            };
+            (end, reply, scope)
+        });
+        let Ok((end, reply, scope)) = received else {
+            break;
         };
         lent = Some(scope);
-        if let Err(error) = connection.send(&reply) {
+        // A value read goes back after the reply in the frame, not copied into it.
+        let sent = match &reply {
+            OperationReply::Value(bytes) => {
+                connection.send_with_payload(&OperationReply::ValueFollowing, bytes)
+            }
+            reply => connection.send(reply),
+        };
+        if let Err(error) = sent {
             // A value taken for the remote reader cannot reach it: say so, loudly, and poison
             // the channel rather than let the value vanish unnoticed.
             if let (OperationReply::Value(_), Some(end)) = (&reply, &end) {
@@ -527,6 +548,9 @@ fn serve_operations(connection: &mut Connection) {
             }
             break;
         }
+        if let OperationReply::Value(bytes) = reply {
+            crate::transfer::recycle(bytes); // encoded by `encode_reusing` on this thread
+        }
     }
     // The remote thread is gone: withdraw whatever its alternation had left here.
     for ((_, guard), (home_end, proxy)) in registered {
@@ -538,9 +562,11 @@ fn perform(
     end: &Arc<dyn HomeEnd>,
     id: u64,
     operation: Operation,
+    payload: &[u8],
     registered: &mut Registered,
 ) -> OperationReply {
     match operation {
+        Operation::WriteFollowing { wait } => end.write_encoded(payload, wait),
         Operation::Register {
             guard,
             action,

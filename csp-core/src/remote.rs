@@ -126,6 +126,22 @@ impl Link {
 
     /// Carries out an operation on `end` over this thread's operations connection.
     fn operate(&self, end: u64, operation: Operation) -> Option<OperationReply> {
+        self.operate_with(end, operation, &[], |reply, payload| match reply {
+            OperationReply::ValueFollowing => OperationReply::Value(payload.to_vec()),
+            reply => reply,
+        })
+    }
+
+    /// As [`operate`](Link::operate), sending `payload` after the request in the same frame,
+    /// and handing the reply to `use_reply` with the payload that followed it (borrowed from
+    /// the connection's buffer: decode it there, no copy).
+    fn operate_with<R>(
+        &self,
+        end: u64,
+        operation: Operation,
+        payload: &[u8],
+        use_reply: impl FnOnce(OperationReply, &[u8]) -> R,
+    ) -> Option<R> {
         thread_local! {
             static CONNECTIONS: RefCell<HashMap<Address, Connection>> =
                 RefCell::new(HashMap::new());
@@ -143,9 +159,9 @@ impl Link {
             let connection = connections.get_mut(&self.address)?;
             let request = OperationRequest { end, operation };
             let reply = connection
-                .send(&request)
+                .send_with_payload(&request, payload)
                 .ok()
-                .and_then(|()| connection.receive::<OperationReply>().ok());
+                .and_then(|()| connection.receive_with(use_reply).ok());
             if reply.is_none() {
                 connections.remove(&self.address);
             }
@@ -192,6 +208,33 @@ impl RemoteEnd {
         match self.link.operate(self.end, operation) {
             Some(OperationReply::Unknown) | None => OperationReply::Failed(self.poisoned()),
             Some(reply) => reply,
+        }
+    }
+
+    /// As [`operate`](RemoteEnd::operate), with a payload after the request, and the reply
+    /// used with the payload after it (see `Link::operate_with`).
+    pub(crate) fn operate_with<R>(
+        &self,
+        operation: Operation,
+        payload: &[u8],
+        use_reply: impl FnOnce(OperationReply, &[u8]) -> R,
+    ) -> R {
+        let mut use_reply = Some(use_reply);
+        let used = self
+            .link
+            .operate_with(self.end, operation, payload, |reply, rest| {
+                let use_reply = use_reply.take().expect("used once");
+                match reply {
+                    OperationReply::Unknown => {
+                        use_reply(OperationReply::Failed(self.poisoned()), rest)
+                    }
+                    reply => use_reply(reply, rest),
+                }
+            });
+        match (used, use_reply) {
+            (Some(used), _) => used,
+            (None, Some(use_reply)) => use_reply(OperationReply::Failed(self.poisoned()), &[]),
+            (None, None) => unreachable!("a reply that was used is returned"),
         }
     }
 

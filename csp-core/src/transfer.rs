@@ -27,6 +27,34 @@ use crate::node::node;
 use crate::remote::{Link, RemoteEnd};
 use crate::wait::Selector;
 
+thread_local! {
+    /// A spare buffer for encoding values sent from this thread, kept between messages:
+    /// buffers of large values come from fresh pages each time they are allocated anew.
+    static SPARE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most a spare encoding buffer keeps.
+const KEPT_SPARE: usize = 8 << 20;
+
+/// Encodes `value` into this thread's spare buffer; give it back with [`recycle`].
+pub(crate) fn encode_reusing<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    let mut buffer = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+    buffer.clear();
+    postcard::to_extend(value, buffer)
+}
+
+/// Keeps an encoding buffer for this thread's next [`encode_reusing`].
+pub(crate) fn recycle(buffer: Vec<u8>) {
+    if buffer.capacity() <= KEPT_SPARE {
+        SPARE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if buffer.capacity() >= spare.capacity() {
+                *spare = buffer;
+            }
+        });
+    }
+}
+
 /// A channel end kept at its home on behalf of another OS process.
 pub(crate) trait HomeEnd: Send + Sync + 'static {
     fn fingerprint(&self) -> u64;
@@ -35,6 +63,10 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
     fn duplicate(&self) -> Box<dyn HomeEnd>;
     fn poison(&self);
     fn perform(&self, operation: Operation) -> OperationReply;
+    /// Writes the value `bytes` encode (a writer's end only).
+    fn write_encoded(&self, _bytes: &[u8], _wait: Wait) -> OperationReply {
+        OperationReply::Unknown
+    }
     /// Leaves an entry for a remote alternation's guard; `Ready` says if already ready.
     fn register(&self, selector: &Arc<Selector>, guard: usize, action: Action) -> OperationReply;
     /// Withdraws that entry (see [`Operation::Unregister`]).
@@ -115,7 +147,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T>
     fn perform(&self, operation: Operation) -> OperationReply {
         match operation {
             Operation::Read { wait } => match self.0.read_until(deadline(wait)) {
-                Ok(value) => match postcard::to_stdvec(&value) {
+                Ok(value) => match encode_reusing(&value) {
                     Ok(bytes) => OperationReply::Value(bytes),
                     Err(error) => malformed(self.name(), "cannot encode a value", &error, || {
                         self.poison()
@@ -159,20 +191,24 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T>
 impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T> {
     home_end_common!(HomeWriter, "Writer");
 
+    fn write_encoded(&self, bytes: &[u8], wait: Wait) -> OperationReply {
+        match postcard::from_bytes::<T>(bytes) {
+            Ok(value) => match self.0.write_until(value, deadline(wait)) {
+                Ok(()) => OperationReply::Done,
+                Err((_, shortfall)) => shortfall_reply(shortfall),
+            },
+            Err(error) => malformed(
+                self.name(),
+                "received a value it cannot decode",
+                &error,
+                || self.poison(),
+            ),
+        }
+    }
+
     fn perform(&self, operation: Operation) -> OperationReply {
         match operation {
-            Operation::Write { value, wait } => match postcard::from_bytes::<T>(&value) {
-                Ok(value) => match self.0.write_until(value, deadline(wait)) {
-                    Ok(()) => OperationReply::Done,
-                    Err((_, shortfall)) => shortfall_reply(shortfall),
-                },
-                Err(error) => malformed(
-                    self.name(),
-                    "received a value it cannot decode",
-                    &error,
-                    || self.poison(),
-                ),
-            },
+            Operation::Write { value, wait } => self.write_encoded(&value, wait),
             Operation::Poison => {
                 self.poison();
                 OperationReply::Done

@@ -269,22 +269,27 @@ impl<T> Reader<T> {
     }
 }
 
-/// A read carried out at the channel's home.
+/// A read carried out at the channel's home; the value is decoded straight from the frame.
 fn read_remote<T>(
     end: &RemoteEnd,
     decode: fn(&[u8]) -> Result<T, postcard::Error>,
     deadline: Deadline,
 ) -> Result<T, Shortfall> {
-    match end.operate(Operation::Read {
-        wait: deadline.wait(),
-    }) {
-        OperationReply::Value(bytes) => decode(&bytes).map_err(|error| {
+    let decoded = |bytes: &[u8]| {
+        decode(bytes).map_err(|error| {
             eprintln!(
                 "csp: channel {}: a value could not be decoded: {error}",
                 end.name()
             );
             Shortfall::Failed(end.poisoned())
-        }),
+        })
+    };
+    let read = Operation::Read {
+        wait: deadline.wait(),
+    };
+    end.operate_with(read, &[], |reply, payload| match reply {
+        OperationReply::ValueFollowing => decoded(payload),
+        OperationReply::Value(bytes) => decoded(&bytes),
         OperationReply::NotReady => Err(Shortfall::NotReady),
         OperationReply::TimedOut => Err(Shortfall::TimedOut),
         OperationReply::Failed(error) => Err(Shortfall::Failed(error)),
@@ -292,7 +297,7 @@ fn read_remote<T>(
         | OperationReply::Ready(_)
         | OperationReply::NotWritten(_)
         | OperationReply::Unknown => Err(Shortfall::Failed(end.poisoned())),
-    }
+    })
 }
 
 impl<T> Clone for Reader<T> {

@@ -61,7 +61,7 @@ impl<T> Writer<T> {
         Writer {
             backend: Backend::Remote {
                 end,
-                encode: |value| postcard::to_stdvec(value),
+                encode: |value| crate::transfer::encode_reusing(value),
             },
         }
     }
@@ -359,10 +359,12 @@ fn write_remote<T>(
             return Err((value, Shortfall::Failed(end.poisoned())));
         }
     };
-    let reply = end.operate(Operation::Write {
-        value: bytes,
+    // The encoding follows the request in the frame: it is not copied into the request.
+    let write = Operation::WriteFollowing {
         wait: deadline.wait(),
-    });
+    };
+    let reply = end.operate_with(write, &bytes, |reply, _| reply);
+    crate::transfer::recycle(bytes);
     drop(lent);
     match reply {
         OperationReply::Done => Ok(()),
@@ -370,6 +372,7 @@ fn write_remote<T>(
         OperationReply::TimedOut => Err((value, Shortfall::TimedOut)),
         OperationReply::Failed(error) => Err((value, Shortfall::Failed(error))),
         OperationReply::Value(_)
+        | OperationReply::ValueFollowing
         | OperationReply::Ready(_)
         | OperationReply::NotWritten(_)
         | OperationReply::Unknown => Err((value, Shortfall::Failed(end.poisoned()))),

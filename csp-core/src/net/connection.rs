@@ -107,16 +107,29 @@ impl Connection {
 
     /// Encodes `message` and sends it as one frame, with one write.
     pub(crate) fn send(&mut self, message: &impl Serialize) -> Result<(), MessageError> {
+        self.send_with_payload(message, &[])
+    }
+
+    /// Sends `message` followed, in the same frame, by `payload` (an encoded value), without
+    /// copying the payload into the frame buffer first: the frame's header and message go
+    /// out with one write, the payload with another, straight from where it is.
+    pub(crate) fn send_with_payload(
+        &mut self,
+        message: &impl Serialize,
+        payload: &[u8],
+    ) -> Result<(), MessageError> {
         let mut outbox = std::mem::take(&mut self.outbox);
         outbox.clear();
         outbox.extend_from_slice(&[0; 4]);
         let mut outbox = postcard::to_extend(message, outbox)?;
-        let length = outbox.len() - 4;
+        let length = outbox.len() - 4 + payload.len();
         let result = match u32::try_from(length) {
             Ok(length) if length as usize <= DEFAULT_FRAME_LIMIT => {
                 outbox[..4].copy_from_slice(&length.to_le_bytes());
-                self.writer()
+                let writer = self.writer();
+                writer
                     .write_all(&outbox)
+                    .and_then(|()| writer.write_all(payload))
                     .map_err(|error| MessageError::Frame(FrameError::Io(error)))
             }
             _ => Err(MessageError::Frame(FrameError::TooLarge {
@@ -133,16 +146,27 @@ impl Connection {
 
     /// Reads one frame and decodes it.
     pub(crate) fn receive<M: DeserializeOwned>(&mut self) -> Result<M, MessageError> {
+        self.receive_with(|message, _| message)
+    }
+
+    /// Reads one frame, decodes the message at its start, and hands it to `use_it` with the
+    /// bytes that follow it in the frame (a payload sent by
+    /// [`send_with_payload`](Connection::send_with_payload)), borrowed from the frame buffer.
+    pub(crate) fn receive_with<M: DeserializeOwned, R>(
+        &mut self,
+        use_it: impl FnOnce(M, &[u8]) -> R,
+    ) -> Result<R, MessageError> {
         let mut inbox = std::mem::take(&mut self.inbox);
         let mut reader = self.reader();
         let read = frame::read_frame(&mut reader, &mut inbox, DEFAULT_FRAME_LIMIT);
-        let message = read
-            .map_err(MessageError::from)
-            .and_then(|()| postcard::from_bytes(&inbox).map_err(MessageError::from));
+        let used = read.map_err(MessageError::from).and_then(|()| {
+            let (message, payload) = postcard::take_from_bytes::<M>(&inbox)?;
+            Ok(use_it(message, payload))
+        });
         if inbox.capacity() <= KEPT_BUFFER {
             self.inbox = inbox;
         }
-        message
+        used
     }
 
     /// Bounds how long [`receive`](Connection::receive) waits on a socket (`None`: no bound).

@@ -107,6 +107,11 @@ pub(crate) enum Operation {
         wait: Wait,
     },
     Poison,
+    /// As `Write`, with the value's encoding after the request in the frame (not copied into
+    /// the request itself).
+    WriteFollowing {
+        wait: Wait,
+    },
     /// Write `value` on this end, then read from `then_read`, another end attached here:
     /// a request and its answer in one round trip. Answered as the read is, or by
     /// `NotWritten` if the write failed.
@@ -148,6 +153,8 @@ pub(crate) struct OperationRequest {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum OperationReply {
     Value(#[serde(with = "serde_bytes")] Vec<u8>),
+    /// A value, its encoding after the reply in the frame.
+    ValueFollowing,
     Done,
     /// Whether the channel was ready for the registered guard already.
     Ready(bool),
