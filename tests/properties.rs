@@ -31,8 +31,10 @@ proptest! {
         capacity in 0usize..4,
     ) {
         let channel = Channel::<(usize, usize, i16)>::buffered(capacity);
-        let writers: Vec<_> = batches.iter().cloned().enumerate().map(|(w, batch)| {
-            let writer = channel.writer();
+        // Every writer end exists before any writer runs: a writer with an empty batch that
+        // finished before the next end was made would retire the writing side for good.
+        let ends: Vec<_> = batches.iter().map(|_| channel.writer()).collect();
+        let writers: Vec<_> = batches.iter().cloned().enumerate().zip(ends).map(|((w, batch), writer)| {
             start(move || {
                 for (i, v) in batch.into_iter().enumerate() {
                     writer.write((w, i, v)).unwrap();
