@@ -219,6 +219,7 @@ fn a_network_that_is_only_slow_is_never_reported() {
 /// tests running beside them on other threads would count as running actors.
 #[test]
 fn deadlocks_are_reported_and_slow_networks_are_not() {
+    with_detection_off_a_deadlock_is_left_alone_until_it_is_turned_on();
     a_deadlock_inside_a_child_os_process_is_reported_to_the_parent();
     two_processes_each_waiting_to_read_from_the_other_are_reported_with_their_cycle();
     the_same_deadlock_between_lightweight_processes_is_reported();
@@ -244,4 +245,30 @@ fn a_deadlock_inside_a_child_os_process_is_reported_to_the_parent() {
     let report = report_of(run_bounded(deadlock_inside().os().unwrap()));
     assert!(report.contains("a is reading 'b to a'"), "{report}");
     assert!(report.contains("cycle: a -> b -> a"), "{report}");
+}
+
+/// Turned off, the monitor leaves a deadlock alone; turned on again, it reports it.
+fn with_detection_off_a_deadlock_is_left_alone_until_it_is_turned_on() {
+    csp::deadlock::set_detection(false);
+    // A thread that uses no channel (so it is no actor) turns detection back on later.
+    let off_for = csp::deadlock::GRACE * 2;
+    let switch = std::thread::spawn(move || {
+        std::thread::sleep(off_for);
+        csp::deadlock::set_detection(true);
+    });
+    let (ab, ba) = (Channel::named("a to b"), Channel::named("b to a"));
+    let network = parallel![
+        read_then_write(ba.reader(), ab.writer()).named("a"),
+        read_then_write(ab.reader(), ba.writer()).named("b"),
+    ];
+    drop((ab, ba));
+    let started = std::time::Instant::now();
+    let report = report_of(run_bounded(network));
+    assert!(
+        started.elapsed() >= off_for,
+        "reported after {:?}, while detection was still off",
+        started.elapsed()
+    );
+    assert!(report.contains("a is reading 'b to a'"), "{report}");
+    switch.join().unwrap();
 }

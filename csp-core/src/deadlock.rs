@@ -117,7 +117,34 @@ struct Monitor {
 /// How long every actor must stay blocked, with nothing happening, before a deadlock is
 /// declared. Threads a program starts itself are seen only once they use a channel; this is
 /// the time such a thread has to do so before its silence is taken for absence.
-pub const GRACE: Duration = Duration::from_millis(500);
+pub const GRACE: Duration = Duration::from_secs(1);
+
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns deadlock detection off (or back on) for this OS process. It is on by default; the
+/// environment variable `CSP_DEADLOCK_DETECTION=off` turns it off from the start.
+///
+/// Turn it off for a program whose threads hold channel ends without using them for long
+/// stretches (see [`GRACE`]), where a quiet network could be mistaken for a deadlocked one.
+///
+/// # Examples
+///
+/// ```
+/// csp_core::deadlock::set_detection(false);
+/// assert!(!csp_core::deadlock::detection());
+/// csp_core::deadlock::set_detection(true);
+/// ```
+pub fn set_detection(enabled: bool) {
+    DISABLED.store(!enabled, Ordering::Relaxed);
+}
+
+/// Whether deadlock detection is on.
+pub fn detection() -> bool {
+    static FROM_ENVIRONMENT: OnceLock<bool> = OnceLock::new();
+    let off_from_start = *FROM_ENVIRONMENT
+        .get_or_init(|| std::env::var("CSP_DEADLOCK_DETECTION").is_ok_and(|value| value == "off"));
+    !off_from_start && !DISABLED.load(Ordering::Relaxed)
+}
 
 fn monitor() -> &'static Monitor {
     static MONITOR: OnceLock<Monitor> = OnceLock::new();
@@ -385,7 +412,12 @@ fn watch() {
         if monitor.running.load(Ordering::Acquire) == 0
             && monitor.activity.load(Ordering::Acquire) == seen
         {
-            declare();
+            if detection() {
+                declare();
+            } else {
+                // Still stuck, with detection off: look again later, in case it is turned on.
+                *monitor.suspect.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            }
         }
     }
 }
