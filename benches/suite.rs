@@ -611,24 +611,6 @@ fn one_line(text: &str) -> String {
     }
 }
 
-/// Parses a peer's one-level JSON object of numbers.
-fn parse_flat_json(text: &str) -> HashMap<String, f64> {
-    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
-    line.unwrap_or("")
-        .trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .split(',')
-        .filter_map(|pair| {
-            let (key, value) = pair.split_once(':')?;
-            Some((
-                key.trim().trim_matches('"').to_string(),
-                value.trim().parse().ok()?,
-            ))
-        })
-        .collect()
-}
-
 /// Runs a peer once (killed, with its process group, after [`PEER_TIMEOUT`]).
 fn run_peer_once(command: &mut Command) -> Result<HashMap<String, f64>, String> {
     let dir = peers_dir();
@@ -673,7 +655,7 @@ fn run_peer_once(command: &mut Command) -> Result<HashMap<String, f64>, String> 
     if !status.success() {
         return Err(format!("exited with {status}: {}", one_line(&stderr)));
     }
-    let values = parse_flat_json(&stdout);
+    let values = common::parse_flat_json(&stdout);
     if values.is_empty() {
         return Err(format!(
             "printed no JSON: {} {}",

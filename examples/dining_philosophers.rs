@@ -14,6 +14,9 @@
 use std::time::Duration;
 
 use csp::SelectError;
+#[path = "common/dot.rs"]
+mod dot;
+
 use csp::prelude::*;
 
 const PHILOSOPHERS: usize = 5;
@@ -114,17 +117,9 @@ fn butler(sit: Reader<usize>, stand: Reader<usize>) -> Result<usize, csp::Error>
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     // `--dot FILE`: write a picture of the network (Graphviz DOT) once it has run.
-    let dot = args
-        .iter()
-        .position(|arg| arg == "--dot")
-        .and_then(|at| args.get(at + 1))
-        .cloned();
-    let meals: u32 = args
-        .first()
-        .filter(|arg| !arg.starts_with("--"))
-        .map_or(Ok(5), |s| s.parse())?;
+    let (dot, args) = dot::dot_option();
+    let meals: u32 = args.first().map_or(Ok(5), |s| s.parse())?;
     let (sit, stand) = (Channel::named("sit"), Channel::named("stand"));
     // Fork `f` lies between philosopher `f` (its left fork) and philosopher `f - 1` (its right).
     let channels = |kind: &str| -> Vec<Channel<()>> {

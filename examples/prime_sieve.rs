@@ -8,6 +8,9 @@
 //!
 //! Run: `cargo run --example prime_sieve [COUNT]`.
 
+#[path = "common/dot.rs"]
+mod dot;
+
 use csp::prelude::*;
 
 #[process]
@@ -51,19 +54,11 @@ fn print_primes(primes: Reader<u64>, count: usize) -> Result<Vec<u64>, csp::Erro
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
     // `--dot FILE`: write a picture of the network (Graphviz DOT) once it has run. The
     // picture shows the network as composed; the sieves it grows while running are inside
     // the first sieve.
-    let dot = args
-        .iter()
-        .position(|arg| arg == "--dot")
-        .and_then(|at| args.get(at + 1))
-        .cloned();
-    let count: usize = args
-        .first()
-        .filter(|arg| !arg.starts_with("--"))
-        .map_or(Ok(20), |s| s.parse())?;
+    let (dot, args) = dot::dot_option();
+    let count: usize = args.first().map_or(Ok(20), |s| s.parse())?;
     let (numbers, primes) = (Channel::named("numbers"), Channel::named("primes"));
     let network = parallel![
         generate(numbers.writer()),

@@ -53,9 +53,12 @@ pub fn python_medians(script: &str, argument: &str) -> Option<HashMap<String, f6
     )
 }
 
-/// Parses the peer's one-level JSON object of numbers.
-fn parse_flat_json(text: &str) -> HashMap<String, f64> {
-    text.trim()
+/// Parses a peer's one-level JSON object of numbers: the last line of `text` that starts one
+/// (a peer may print other lines before it).
+pub fn parse_flat_json(text: &str) -> HashMap<String, f64> {
+    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{'));
+    line.unwrap_or("")
+        .trim()
         .trim_start_matches('{')
         .trim_end_matches('}')
         .split(',')

@@ -20,6 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::core::{Begun, Core, Ended};
+use super::reader::read_error;
+use super::writer::write_error;
 use super::{Deadline, Reader, Shortfall, Writer};
 use crate::deadlock::Waiting;
 use crate::error::{ChannelError, ReadTimeoutError, WriteError, WriteTimeoutError};
@@ -90,12 +92,7 @@ impl<T: Send> Reader<T> {
     pub async fn read_async(&self) -> Result<T, ChannelError> {
         self.read_until_async(Deadline::Never)
             .await
-            .map_err(|shortfall| match shortfall {
-                Shortfall::Failed(error) => error,
-                Shortfall::NotReady | Shortfall::TimedOut => {
-                    unreachable!("read without a deadline")
-                }
-            })
+            .map_err(read_error)
     }
 
     /// Reads a value, awaiting one at most `timeout`.
@@ -106,13 +103,7 @@ impl<T: Send> Reader<T> {
     pub async fn read_timeout_async(&self, timeout: Duration) -> Result<T, ReadTimeoutError> {
         self.read_until_async(Deadline::after(timeout))
             .await
-            .map_err(|shortfall| match shortfall {
-                Shortfall::Failed(error) => ReadTimeoutError::Channel(error),
-                Shortfall::NotReady | Shortfall::TimedOut => ReadTimeoutError::Timeout {
-                    channel: self.name().clone(),
-                    after: timeout,
-                },
-            })
+            .map_err(|shortfall| self.timeout_error(shortfall, timeout))
     }
 
     async fn read_until_async(&self, deadline: Deadline) -> Result<T, Shortfall> {
@@ -166,12 +157,7 @@ impl<T: Send> Writer<T> {
     pub async fn write_async(&self, value: T) -> Result<(), WriteError<T>> {
         self.write_until_async(value, Deadline::Never)
             .await
-            .map_err(|(value, shortfall)| match shortfall {
-                Shortfall::Failed(error) => WriteError { value, error },
-                Shortfall::NotReady | Shortfall::TimedOut => {
-                    unreachable!("write without a deadline")
-                }
-            })
+            .map_err(write_error)
     }
 
     /// Writes `value`, awaiting a reader at most `timeout`.
@@ -186,14 +172,7 @@ impl<T: Send> Writer<T> {
     ) -> Result<(), WriteTimeoutError<T>> {
         self.write_until_async(value, Deadline::after(timeout))
             .await
-            .map_err(|(value, shortfall)| match shortfall {
-                Shortfall::Failed(error) => WriteTimeoutError::Channel(WriteError { value, error }),
-                Shortfall::NotReady | Shortfall::TimedOut => WriteTimeoutError::Timeout {
-                    value,
-                    channel: self.name().clone(),
-                    after: timeout,
-                },
-            })
+            .map_err(|failed| self.timeout_error(failed, timeout))
     }
 
     async fn write_until_async(

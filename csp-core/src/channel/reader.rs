@@ -91,13 +91,7 @@ impl<T> Reader<T> {
     /// writer poisoned it); [`ChannelError::Retired`] once every writer retired and the buffer
     /// is empty.
     pub fn read(&self) -> Result<T, ChannelError> {
-        self.read_until(Deadline::Never)
-            .map_err(|shortfall| match shortfall {
-                Shortfall::Failed(error) => error,
-                Shortfall::NotReady | Shortfall::TimedOut => {
-                    unreachable!("read without a deadline")
-                }
-            })
+        self.read_until(Deadline::Never).map_err(read_error)
     }
 
     /// Reads a value only if one is ready now.
@@ -131,13 +125,7 @@ impl<T> Reader<T> {
     /// [`read`](Reader::read).
     pub fn read_timeout(&self, timeout: Duration) -> Result<T, ReadTimeoutError> {
         self.read_until(Deadline::after(timeout))
-            .map_err(|shortfall| match shortfall {
-                Shortfall::Failed(error) => ReadTimeoutError::Channel(error),
-                Shortfall::NotReady | Shortfall::TimedOut => ReadTimeoutError::Timeout {
-                    channel: self.name().clone(),
-                    after: timeout,
-                },
-            })
+            .map_err(|shortfall| self.timeout_error(shortfall, timeout))
     }
 
     pub(crate) fn read_until(&self, deadline: Deadline) -> Result<T, Shortfall> {
@@ -197,6 +185,31 @@ impl<T> Reader<T> {
         match &self.backend {
             Backend::Local(core) => core.name(),
             Backend::Remote { end, .. } => end.name(),
+        }
+    }
+}
+
+/// The error of a read without a deadline that did not complete.
+pub(crate) fn read_error(shortfall: Shortfall) -> ChannelError {
+    match shortfall {
+        Shortfall::Failed(error) => error,
+        Shortfall::NotReady | Shortfall::TimedOut => unreachable!("read without a deadline"),
+    }
+}
+
+impl<T> Reader<T> {
+    /// The error of a timed read that did not complete.
+    pub(crate) fn timeout_error(
+        &self,
+        shortfall: Shortfall,
+        timeout: Duration,
+    ) -> ReadTimeoutError {
+        match shortfall {
+            Shortfall::Failed(error) => ReadTimeoutError::Channel(error),
+            Shortfall::NotReady | Shortfall::TimedOut => ReadTimeoutError::Timeout {
+                channel: self.name().clone(),
+                after: timeout,
+            },
         }
     }
 }

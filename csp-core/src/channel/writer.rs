@@ -90,12 +90,7 @@ impl<T> Writer<T> {
     /// A write that completed before the poison is a success.
     pub fn write(&self, value: T) -> Result<(), WriteError<T>> {
         self.write_until(value, Deadline::Never)
-            .map_err(|(value, shortfall)| match shortfall {
-                Shortfall::Failed(error) => WriteError { value, error },
-                Shortfall::NotReady | Shortfall::TimedOut => {
-                    unreachable!("write without a deadline")
-                }
-            })
+            .map_err(write_error)
     }
 
     /// Writes `value` only if a reader waits or the buffer has room now.
@@ -131,14 +126,7 @@ impl<T> Writer<T> {
     /// [`write`](Writer::write).
     pub fn write_timeout(&self, value: T, timeout: Duration) -> Result<(), WriteTimeoutError<T>> {
         self.write_until(value, Deadline::after(timeout))
-            .map_err(|(value, shortfall)| match shortfall {
-                Shortfall::Failed(error) => WriteTimeoutError::Channel(WriteError { value, error }),
-                Shortfall::NotReady | Shortfall::TimedOut => WriteTimeoutError::Timeout {
-                    value,
-                    channel: self.name().clone(),
-                    after: timeout,
-                },
-            })
+            .map_err(|failed| self.timeout_error(failed, timeout))
     }
 
     pub(crate) fn write_until(
@@ -285,6 +273,32 @@ impl<T> Writer<T> {
                 OperationReply::Done
             )
         })
+    }
+}
+
+/// The error of a write without a deadline that did not complete; it hands the value back.
+pub(crate) fn write_error<T>((value, shortfall): (T, Shortfall)) -> WriteError<T> {
+    match shortfall {
+        Shortfall::Failed(error) => WriteError { value, error },
+        Shortfall::NotReady | Shortfall::TimedOut => unreachable!("write without a deadline"),
+    }
+}
+
+impl<T> Writer<T> {
+    /// The error of a timed write that did not complete; it hands the value back.
+    pub(crate) fn timeout_error(
+        &self,
+        (value, shortfall): (T, Shortfall),
+        timeout: Duration,
+    ) -> WriteTimeoutError<T> {
+        match shortfall {
+            Shortfall::Failed(error) => WriteTimeoutError::Channel(WriteError { value, error }),
+            Shortfall::NotReady | Shortfall::TimedOut => WriteTimeoutError::Timeout {
+                value,
+                channel: self.name().clone(),
+                after: timeout,
+            },
+        }
     }
 }
 
