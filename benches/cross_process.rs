@@ -2,7 +2,9 @@
 //! Unix-socket ping-pong written for this benchmark and Python multiprocessing's Pipe and
 //! Queue doing the same work. Prints a Markdown table of medians and ratios.
 //!
-//! Run: `cargo bench --bench cross_process` (needs `python3`).
+//! Run: `cargo bench --bench cross_process` (needs `python3`). To profile one case, run
+//! only csp's `ByteBuf` form of it, many times: `CSP_PROFILE=round_trip/65536 cargo bench
+//! --bench cross_process` (`one_way` or `round_trip`, then the size in bytes).
 
 mod common;
 
@@ -193,8 +195,24 @@ fn python_runs() -> Option<std::collections::HashMap<String, f64>> {
     common::python_medians("mp_peer.py", &format!("{{{}}}", counts.join(", ")))
 }
 
+/// Runs one case, `kind/size` from `CSP_PROFILE`, many times for a profiler.
+fn profile(case: &str) {
+    let (kind, size) = case.split_once('/').expect("CSP_PROFILE is kind/size");
+    let size: usize = size.parse().expect("the size is a number of bytes");
+    let one_way = kind == "one_way";
+    let count = std::env::var("CSP_PROFILE_COUNT").map_or(
+        (200_000_000 / (size + 1000)).clamp(50, 100_000) as u32,
+        |c| c.parse().unwrap(),
+    );
+    let seconds = csp_run::<ByteBuf>(size, count, one_way);
+    println!("{case}: {} per operation over {count}", micros(seconds));
+}
+
 #[csp::main]
 fn main() {
+    if let Ok(case) = std::env::var("CSP_PROFILE") {
+        return profile(&case);
+    }
     println!("Measuring {REPEATS} repeats of each; medians (us per operation) and ratios.\n");
     let python = python_runs();
     println!(

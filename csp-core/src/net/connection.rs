@@ -91,17 +91,14 @@ impl Connection {
         matches!(self.transport, Transport::Shared(_))
     }
 
-    fn writer(&mut self) -> &mut dyn Write {
+    /// The socket of a connection that has not moved to shared memory, where raw bytes may
+    /// be mixed with frames.
+    fn raw_socket(&mut self) -> io::Result<(&mut BufReader<UnixStream>, &mut UnixStream)> {
         match &mut self.transport {
-            Transport::Socket { writer, .. } => writer,
-            Transport::Shared(stream) => stream,
-        }
-    }
-
-    fn reader(&mut self) -> &mut dyn Read {
-        match &mut self.transport {
-            Transport::Socket { reader, .. } => reader,
-            Transport::Shared(stream) => stream,
+            Transport::Socket { reader, writer } => Ok((reader, writer)),
+            Transport::Shared(_) => Err(io::Error::other(
+                "raw bytes would break the frames of a shared-memory connection",
+            )),
         }
     }
 
@@ -126,11 +123,15 @@ impl Connection {
         let result = match u32::try_from(length) {
             Ok(length) if length as usize <= DEFAULT_FRAME_LIMIT => {
                 outbox[..4].copy_from_slice(&length.to_le_bytes());
-                let writer = self.writer();
-                writer
-                    .write_all(&outbox)
-                    .and_then(|()| writer.write_all(payload))
-                    .map_err(|error| MessageError::Frame(FrameError::Io(error)))
+                match &mut self.transport {
+                    Transport::Socket { writer, .. } => writer
+                        .write_all(&outbox)
+                        .and_then(|()| writer.write_all(payload))
+                        .map_err(|error| MessageError::Frame(FrameError::Io(error))),
+                    Transport::Shared(stream) => stream
+                        .send_frame(&[&outbox[4..], payload])
+                        .map_err(MessageError::Frame),
+                }
             }
             _ => Err(MessageError::Frame(FrameError::TooLarge {
                 announced: length,
@@ -157,12 +158,21 @@ impl Connection {
         use_it: impl FnOnce(M, &[u8]) -> R,
     ) -> Result<R, MessageError> {
         let mut inbox = std::mem::take(&mut self.inbox);
-        let mut reader = self.reader();
-        let read = frame::read_frame(&mut reader, &mut inbox, DEFAULT_FRAME_LIMIT);
-        let used = read.map_err(MessageError::from).and_then(|()| {
-            let (message, payload) = postcard::take_from_bytes::<M>(&inbox)?;
+        let decode = |frame: &[u8]| {
+            let (message, payload) = postcard::take_from_bytes::<M>(frame)?;
             Ok(use_it(message, payload))
-        });
+        };
+        let used = match &mut self.transport {
+            Transport::Socket { reader, .. } => {
+                frame::read_frame(reader, &mut inbox, DEFAULT_FRAME_LIMIT)
+                    .map_err(MessageError::from)
+                    .and_then(|()| decode(&inbox))
+            }
+            Transport::Shared(stream) => stream
+                .receive_frame(&mut inbox, decode)
+                .map_err(MessageError::from)
+                .and_then(|decoded| decoded),
+        };
         if inbox.capacity() <= KEPT_BUFFER {
             self.inbox = inbox;
         }
@@ -178,14 +188,15 @@ impl Connection {
         }
     }
 
-    /// Writes raw bytes (the placement's one-byte acknowledgement).
+    /// Writes raw bytes (the placement's one-byte acknowledgement); only before a move to
+    /// shared memory.
     pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer().write_all(bytes)
+        self.raw_socket()?.1.write_all(bytes)
     }
 
     /// Reads raw bytes, past anything buffered.
     pub(crate) fn read_raw(&mut self, bytes: &mut [u8]) -> io::Result<usize> {
-        self.reader().read(bytes)
+        self.raw_socket()?.0.read(bytes)
     }
 }
 

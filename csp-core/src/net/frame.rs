@@ -74,6 +74,21 @@ pub fn read_frame<R: Read>(
     if announced > limit {
         return Err(FrameError::TooLarge { announced, limit });
     }
+    read_body(stream, buffer, announced)
+}
+
+/// Reads the `announced` bytes of a frame whose header was read, into `buffer` (replacing
+/// its contents).
+///
+/// # Errors
+///
+/// [`FrameError::Truncated`] if the stream ends first, [`FrameError::Io`] if the transport
+/// fails.
+pub(crate) fn read_body<R: Read>(
+    stream: &mut R,
+    buffer: &mut Vec<u8>,
+    announced: usize,
+) -> Result<(), FrameError> {
     buffer.clear();
     // Grow with what actually arrives: a header alone cannot make us allocate `limit` bytes.
     // Once the first part has arrived, reserve the rest at once instead of doubling.

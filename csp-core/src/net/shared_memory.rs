@@ -34,6 +34,7 @@ use nix::sys::memfd::{MFdFlags, memfd_create};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 
+use super::frame::{self, FrameError};
 use crate::wait::Backoff;
 
 /// Bytes of data in each direction's ring (a power of two).
@@ -164,12 +165,18 @@ impl SharedStream {
         }
     }
 
-    /// Waits until `ready` gives a positive count: spins, then sleeps on the socket.
-    fn wait_for(&mut self, ready: fn(&Self) -> io::Result<usize>) -> io::Result<usize> {
+    /// Waits until `ready` gives a count of at least `needed` (at least one): spins, then
+    /// sleeps on the socket.
+    fn wait_for(
+        &mut self,
+        needed: usize,
+        ready: fn(&Self) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let needed = needed.max(1);
         let mut backoff = Backoff::new();
         loop {
             let count = ready(self)?;
-            if count > 0 {
+            if count >= needed {
                 return Ok(count);
             }
             if backoff.snooze() {
@@ -181,7 +188,7 @@ impl SharedStream {
             flag.store(1, Ordering::SeqCst);
             fence(Ordering::SeqCst);
             let count = ready(self)?;
-            if count > 0 {
+            if count >= needed {
                 // A byte may still come if the peer took the flag; the next sleep reads it.
                 flag.store(0, Ordering::SeqCst);
                 return Ok(count);
@@ -210,12 +217,164 @@ impl SharedStream {
     }
 }
 
+/// Frames up to this size (header and padding included) are written in one contiguous piece
+/// of the ring, and read where they lie: no copy into a frame buffer. Larger frames stream
+/// through the ring in pieces.
+const IN_PLACE: usize = CAPACITY / 2;
+
+/// A header saying "nothing more before the end of the ring: go on at its start", written when
+/// a frame read in place would not fit before the end.
+const WRAP: u32 = u32::MAX;
+
+/// `length` rounded up to whole headers: every frame starts 4-aligned, so a header never
+/// straddles the end of the ring.
+fn padded(length: usize) -> usize {
+    length.next_multiple_of(4)
+}
+
+impl SharedStream {
+    /// The 4 bytes at ring position `position` (a multiple of 4) of the ring this side reads.
+    fn header_at(&self, position: u64) -> u32 {
+        let start = (position % CAPACITY as u64) as usize;
+        let mut header = [0u8; 4];
+        // SAFETY: published bytes (the caller waited for them), 4-aligned so inside the area.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.memory.data(1 - self.side).add(start),
+                header.as_mut_ptr(),
+                4,
+            );
+        }
+        u32::from_le_bytes(header)
+    }
+
+    /// Moves this side's read position on by `count` bytes and lets a waiting writer know.
+    fn consume(&mut self, count: usize) -> io::Result<()> {
+        let tail = self.tail(1 - self.side);
+        let moved = tail.load(Ordering::Relaxed).wrapping_add(count as u64);
+        tail.store(moved, Ordering::Release);
+        self.wake_peer()
+    }
+
+    /// Sends one frame: a 4-byte length, then `parts` one after the other.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::TooLarge`] if the frame cannot be described by a header (nothing is
+    /// sent), [`FrameError::Io`] if the peer is gone or its positions are corrupted.
+    pub(crate) fn send_frame(&mut self, parts: &[&[u8]]) -> Result<(), FrameError> {
+        let length: usize = parts.iter().map(|part| part.len()).sum();
+        let header = match u32::try_from(length) {
+            Ok(header) if header != WRAP => header,
+            _ => {
+                return Err(FrameError::TooLarge {
+                    announced: length,
+                    limit: WRAP as usize - 1,
+                });
+            }
+        };
+        let total = padded(4 + length);
+        if total > IN_PLACE {
+            self.write_all(&header.to_le_bytes())?;
+            for part in parts {
+                self.write_all(part)?;
+            }
+            return Ok(self.write_all(&[0; 3][..total - 4 - length])?);
+        }
+        let ring = self.side;
+        let mut head = self.head(ring).load(Ordering::Relaxed);
+        let left = CAPACITY - (head % CAPACITY as u64) as usize;
+        if left < total {
+            // Skip the end of the ring; the reader follows the WRAP header to its start.
+            self.wait_for(left, Self::writable)?;
+            self.write_at(head, &WRAP.to_le_bytes());
+            head = head.wrapping_add(left as u64);
+            self.head(ring).store(head, Ordering::Release);
+        }
+        self.wait_for(total, Self::writable)?;
+        self.write_at(head, &header.to_le_bytes());
+        let mut at = head.wrapping_add(4);
+        for part in parts {
+            self.write_at(at, part);
+            at = at.wrapping_add(part.len() as u64);
+        }
+        self.head(ring)
+            .store(head.wrapping_add(total as u64), Ordering::Release);
+        Ok(self.wake_peer()?)
+    }
+
+    /// Copies `bytes` to ring position `at` of the ring this side writes, in one piece.
+    fn write_at(&mut self, at: u64, bytes: &[u8]) {
+        let start = (at % CAPACITY as u64) as usize;
+        debug_assert!(start + bytes.len() <= CAPACITY);
+        // SAFETY: the caller waited for this room (the peer's tail is past it) and it lies
+        // before the end of the data area; the peer reads it only after we publish the head.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.memory.data(self.side).add(start),
+                bytes.len(),
+            );
+        }
+    }
+
+    /// Receives one frame and hands its bytes to `use_it`: where they lie in the ring for a
+    /// frame that was written in one piece, else from `buffer` after copying them there.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::Io`] if the peer is gone or wrote positions or headers that disagree with
+    /// the ring; [`FrameError::Truncated`] if it is gone inside a frame.
+    pub(crate) fn receive_frame<R>(
+        &mut self,
+        buffer: &mut Vec<u8>,
+        use_it: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, FrameError> {
+        let ring = 1 - self.side;
+        loop {
+            self.wait_for(4, Self::readable)?;
+            let tail = self.tail(ring).load(Ordering::Relaxed);
+            let start = (tail % CAPACITY as u64) as usize;
+            if start % 4 != 0 {
+                return Err(corrupted().into());
+            }
+            let header = self.header_at(tail);
+            if header == WRAP {
+                self.consume(CAPACITY - start)?;
+                continue;
+            }
+            let length = header as usize;
+            let total = padded(4 + length);
+            if total > IN_PLACE {
+                self.consume(4)?;
+                frame::read_body(self, buffer, length)?;
+                let mut padding = [0u8; 3];
+                self.read_exact(&mut padding[..total - 4 - length])?;
+                return Ok(use_it(buffer));
+            }
+            if start + total > CAPACITY {
+                return Err(corrupted().into());
+            }
+            self.wait_for(total, Self::readable)?;
+            // SAFETY: the peer published these bytes (its head is past them, read with Acquire
+            // in `readable`) and does not write them again until our tail passes them; they lie
+            // inside the data area (checked above).
+            let bytes = unsafe {
+                std::slice::from_raw_parts(self.memory.data(ring).add(start + 4), length)
+            };
+            let used = use_it(bytes);
+            self.consume(total)?;
+            return Ok(used);
+        }
+    }
+}
+
 impl Read for SharedStream {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         if buffer.is_empty() {
             return Ok(0);
         }
-        let count = self.wait_for(Self::readable)?.min(buffer.len());
+        let count = self.wait_for(1, Self::readable)?.min(buffer.len());
         let ring = 1 - self.side;
         let tail = self.tail(ring).load(Ordering::Relaxed);
         let start = (tail % CAPACITY as u64) as usize;
@@ -240,7 +399,7 @@ impl Write for SharedStream {
         if bytes.is_empty() {
             return Ok(0);
         }
-        let count = self.wait_for(Self::writable)?.min(bytes.len());
+        let count = self.wait_for(1, Self::writable)?.min(bytes.len());
         let ring = self.side;
         let head = self.head(ring).load(Ordering::Relaxed);
         let start = (head % CAPACITY as u64) as usize;
@@ -403,6 +562,93 @@ mod tests {
         a.read_exact(&mut back).unwrap();
         assert_eq!(back, sent);
         echo.join().unwrap();
+    }
+
+    /// Frame sizes that read in place, wrap the ring's end, and stream through it in pieces.
+    fn frame_sizes() -> Vec<usize> {
+        let mut sizes: Vec<usize> = (0..40).map(|i| i * 7919 % (IN_PLACE - 4)).collect();
+        sizes.extend([
+            0,
+            1,
+            2,
+            3,
+            5,
+            IN_PLACE - 4,
+            IN_PLACE - 3,
+            IN_PLACE,
+            CAPACITY,
+            3 * CAPACITY + 1,
+        ]);
+        sizes.extend((0..40).map(|i| 65_536 + i));
+        sizes
+    }
+
+    fn frame(size: usize, seed: usize) -> Vec<u8> {
+        (0..size).map(|i| ((i + seed) % 253) as u8).collect()
+    }
+
+    #[test]
+    fn frames_of_every_size_cross_in_order_in_place_wrapped_and_streamed() {
+        let (mut a, mut b) = pair();
+        let sizes = frame_sizes();
+        let expected = sizes.clone();
+        let echo = thread::spawn(move || {
+            let mut buffer = Vec::new();
+            for (seed, size) in expected.into_iter().enumerate() {
+                let received = b.receive_frame(&mut buffer, <[u8]>::to_vec).unwrap();
+                assert_eq!(received.len(), size, "frame {seed}");
+                assert!(
+                    received == frame(size, seed),
+                    "frame {seed} of {size} bytes"
+                );
+                // Back in two parts, as a message and its payload travel.
+                let (message, payload) = received.split_at(size / 3);
+                b.send_frame(&[message, payload]).unwrap();
+            }
+        });
+        let mut buffer = Vec::new();
+        for (seed, &size) in sizes.iter().enumerate() {
+            a.send_frame(&[&frame(size, seed)]).unwrap();
+            let back = a.receive_frame(&mut buffer, <[u8]>::to_vec).unwrap();
+            assert!(
+                back == frame(size, seed),
+                "frame {seed} of {size} bytes came back"
+            );
+        }
+        echo.join().unwrap();
+    }
+
+    #[test]
+    fn frames_sent_ahead_of_the_reader_wait_for_room_and_arrive_whole() {
+        let (mut a, mut b) = pair();
+        let sizes = frame_sizes();
+        let expected = sizes.clone();
+        let reading = thread::spawn(move || {
+            let mut buffer = Vec::new();
+            for (seed, size) in expected.into_iter().enumerate() {
+                let whole = b
+                    .receive_frame(&mut buffer, |bytes| bytes == frame(size, seed))
+                    .unwrap();
+                assert!(whole, "frame {seed} of {size} bytes");
+            }
+        });
+        for (seed, &size) in sizes.iter().enumerate() {
+            a.send_frame(&[&frame(size, seed)]).unwrap();
+        }
+        reading.join().unwrap();
+    }
+
+    #[test]
+    fn a_header_that_runs_past_the_ring_is_an_error() {
+        let (mut a, mut b) = pair();
+        // A frame that says it is read in place but would run past the end of the ring.
+        let start = CAPACITY - 8;
+        b.head(1).store(start as u64, Ordering::Release);
+        a.tail(1).store(start as u64, Ordering::Release);
+        b.write_at(start as u64, &(64u32).to_le_bytes());
+        b.head(1).store(start as u64 + 72, Ordering::Release);
+        let error = a.receive_frame(&mut Vec::new(), |_| ()).unwrap_err();
+        assert!(error.to_string().contains("corrupted"), "{error}");
     }
 
     #[test]
