@@ -226,6 +226,102 @@ fn deadlocks_are_reported_and_slow_networks_are_not() {
     a_philosopher_ring_without_the_butler_is_reported();
     an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported();
     a_network_that_is_only_slow_is_never_reported();
+    a_cycle_between_a_thread_and_a_child_os_process_is_reported();
+    a_cycle_between_two_child_os_processes_is_reported();
+    a_network_across_os_processes_that_is_only_slow_is_never_reported();
+    an_alternation_in_a_child_os_process_whose_only_live_guard_is_disabled_is_reported();
+}
+
+fn an_alternation_in_a_child_os_process_whose_only_live_guard_is_disabled_is_reported() {
+    let (from_b, never, to_b) = (
+        Channel::named("from b"),
+        Channel::named("never"),
+        Channel::named("to b"),
+    );
+    let result = run_bounded(parallel![
+        choose_with_one_live_guard_disabled(from_b.reader(), never.reader(), to_b.writer())
+            .named("chooser")
+            .os()
+            .unwrap(),
+        read_then_write(to_b.reader(), from_b.writer()).named("b"),
+        read_then_write(Channel::named("idle").reader(), never.writer()).named("idler"),
+    ]);
+    drop((from_b, never, to_b));
+    let report = report_of(result);
+    assert!(
+        report.contains("chooser is choosing among [read 'never'] (in OS process"),
+        "{report}"
+    );
+    assert!(report.contains("b is reading 'to b'"), "{report}");
+}
+
+fn assert_the_two_are_reported(report: &str) {
+    assert!(report.contains("a is reading 'b to a'"), "{report}");
+    assert!(report.contains("b is reading 'a to b'"), "{report}");
+    assert!(
+        report.contains("cycle: a -> b -> a") || report.contains("cycle: b -> a -> b"),
+        "{report}"
+    );
+}
+
+/// A cycle that spans OS processes is found at the top of the network: the child says its
+/// process is blocked, the parent sees its own blocked too.
+fn a_cycle_between_a_thread_and_a_child_os_process_is_reported() {
+    let (ab, ba) = (Channel::named("a to b"), Channel::named("b to a"));
+    let result = run_bounded(parallel![
+        read_then_write(ba.reader(), ab.writer()).named("a"),
+        read_then_write(ab.reader(), ba.writer())
+            .named("b")
+            .os()
+            .unwrap(),
+    ]);
+    drop((ab, ba));
+    assert_the_two_are_reported(&report_of(result));
+}
+
+fn a_cycle_between_two_child_os_processes_is_reported() {
+    let (ab, ba) = (Channel::named("a to b"), Channel::named("b to a"));
+    let result = run_bounded(parallel![
+        read_then_write(ba.reader(), ab.writer())
+            .named("a")
+            .os()
+            .unwrap(),
+        read_then_write(ab.reader(), ba.writer())
+            .named("b")
+            .os()
+            .unwrap(),
+    ]);
+    drop((ab, ba));
+    assert_the_two_are_reported(&report_of(result));
+}
+
+#[process]
+fn compute_long_then_write(output: Writer<u32>) -> Result<(), csp::Error> {
+    // Longer than a child's quiet time and the parent's grace together.
+    std::thread::sleep(csp::deadlock::GRACE * 2);
+    output.write(1)?;
+    Ok(())
+}
+
+#[process]
+fn read_one(input: Reader<u32>) -> Result<u32, csp::Error> {
+    Ok(input.read()?)
+}
+
+/// A child waiting on a parent that computes, and a parent waiting on a child that computes:
+/// slow, not deadlocked.
+fn a_network_across_os_processes_that_is_only_slow_is_never_reported() {
+    let (down, up) = (Channel::named("down"), Channel::named("up"));
+    let (computed_here, read_there, computed_there, read_here) = run_bounded(parallel![
+        compute_long_then_write(down.writer()),
+        read_one(down.reader()).os().unwrap(),
+        compute_long_then_write(up.writer()).os().unwrap(),
+        read_one(up.reader()),
+    ])
+    .expect("no deadlock: one process computed in each OS process");
+    drop((down, up));
+    assert!(computed_here.is_ok() && computed_there.is_ok());
+    assert_eq!((read_there.unwrap(), read_here.unwrap()), (1, 1));
 }
 
 #[process]

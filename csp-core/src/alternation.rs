@@ -309,15 +309,16 @@ impl Alternation {
         woken
     }
 
-    /// What a choice waits on, for the deadlock monitor's report; `None` if a guard's
-    /// channel lives in another OS process (which the monitor cannot see).
+    /// What a choice waits on, for the deadlock monitor's report. Guards whose channels
+    /// live in another OS process count too: that OS process reports to the top of the
+    /// network, which sees everyone.
     fn waiting(guards: &[&mut dyn Guard]) -> Option<Waiting> {
-        let enabled = || guards.iter().filter(|guard| guard.is_enabled());
-        if enabled().any(|guard| guard.is_remote()) {
-            return None;
-        }
         Some(Waiting::Choice(
-            enabled().filter_map(|guard| guard.channel()).collect(),
+            guards
+                .iter()
+                .filter(|guard| guard.is_enabled())
+                .filter_map(|guard| guard.channel())
+                .collect(),
         ))
     }
 

@@ -22,11 +22,19 @@
 //! composition that was running returns [`RunError::Deadlock`](crate::RunError::Deadlock) with
 //! the report.
 //!
-//! Each OS process has its own monitor. A deadlock among the processes of a child OS process
-//! is found in the child, and the child reports it to its parent as its result
-//! (`RunError::Deadlock`). Across OS processes, a process in a child counts as running for as
-//! long as its OS process lives (a child does not report its state while it runs), so a
-//! deadlock that spans OS processes is not found.
+//! Each OS process has its own monitor, and the network's top OS process decides for all.
+//! A communication carried out by another OS process (on an end whose channel lives there)
+//! counts as blocked once its thread goes to sleep waiting for the answer, as does a choice
+//! with such guards. A child OS process does not declare deadlocks itself: once all its
+//! actors have been blocked for a quarter of a second, it tells its parent who waits on what (and which
+//! channel ends each holds), and the moment anything moves it says so. While a child says it
+//! stands still, the process it runs counts as blocked in the parent, on what the child's
+//! actors wait for, so the top sees the whole network: a deadlock among the processes of
+//! one child, or one that spans several OS processes, is declared there after [`GRACE`],
+//! with a report naming every blocked process (those in children marked with their OS
+//! process) and the cycle across OS processes. The parent then tells each such child, which
+//! wakes its own waiters the same way, and stops waits on other OS processes by shutting
+//! their connections (a home that cannot be reached is a poisoned channel).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -35,6 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
+use crate::channel::core::Side;
 use crate::error::ChannelName;
 use crate::propagation::EndSet;
 use crate::wait::Selector;
@@ -48,6 +57,33 @@ pub(crate) enum Waiting {
     Choice(Vec<(ChannelName, bool)>),
     /// A process to finish.
     Join(String),
+    /// A communication that another OS process (the channel's home) carries out, and how
+    /// to stop waiting for it once a deadlock is declared.
+    Away(Box<Waiting>, Interrupt),
+    /// A child OS process all of whose actors are blocked, as it reported them, and how to
+    /// tell it of a deadlock.
+    Child(Arc<Vec<Stuck>>, Interrupt),
+}
+
+/// Ends a wait the monitor cannot end through a selector, given the deadlock's report.
+#[derive(Clone)]
+pub(crate) struct Interrupt(pub(crate) Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Interrupt")
+    }
+}
+
+/// A blocked actor as a report shows it, and as a child OS process tells its parent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Stuck {
+    name: String,
+    doing: String,
+    /// The channels it waits on, with `true` for reading.
+    waits: Vec<(ChannelName, bool)>,
+    /// The channel ends it holds, with `true` for a writing end.
+    holds: Vec<(ChannelName, bool)>,
 }
 
 impl Waiting {
@@ -65,6 +101,10 @@ impl Waiting {
                 format!("choosing among [{}]", guards.join(", "))
             }
             Waiting::Join(process) => format!("waiting for process {process} to finish"),
+            Waiting::Away(waiting, _) => waiting.describe(),
+            Waiting::Child(stuck, _) => {
+                format!("waiting in a child OS process ({} blocked)", stuck.len())
+            }
         }
     }
 
@@ -74,7 +114,8 @@ impl Waiting {
             Waiting::Read(channel) => vec![(channel, true)],
             Waiting::Write(channel) => vec![(channel, false)],
             Waiting::Choice(guards) => guards.iter().map(|(c, r)| (c, *r)).collect(),
-            Waiting::Join(_) => Vec::new(),
+            Waiting::Away(waiting, _) => waiting.channels(),
+            Waiting::Join(_) | Waiting::Child(..) => Vec::new(),
         }
     }
 }
@@ -112,6 +153,8 @@ struct Monitor {
     /// Set when the running count reached zero; the watcher thread confirms it.
     suspect: Mutex<bool>,
     suspected: Condvar,
+    /// Set while the watcher confirms a suspicion: it will look again by itself.
+    armed: AtomicBool,
 }
 
 /// How long every actor must stay blocked, with nothing happening, before a deadlock is
@@ -156,6 +199,7 @@ fn monitor() -> &'static Monitor {
         activity: AtomicU64::new(0),
         suspect: Mutex::new(false),
         suspected: Condvar::new(),
+        armed: AtomicBool::new(false),
     })
 }
 
@@ -313,6 +357,50 @@ pub(crate) fn block(
     Some(Blocked { actor })
 }
 
+/// A wait on another OS process, on the current thread: to be counted once it sleeps.
+#[derive(Default)]
+enum Away {
+    #[default]
+    None,
+    Pending(Waiting, Interrupt),
+    Counted(#[allow(dead_code)] Blocked),
+}
+
+thread_local! {
+    static AWAY: RefCell<Away> = const { RefCell::new(Away::None) };
+}
+
+/// Runs `body`, a communication another OS process carries out, counting the current actor
+/// as blocked on `waiting` from when the thread goes to sleep inside it (see [`sleeping`])
+/// until it returns. A wait answered while spinning costs no more than a thread-local look.
+pub(crate) fn away<R>(waiting: Option<(Waiting, Interrupt)>, body: impl FnOnce() -> R) -> R {
+    let Some((waiting, interrupt)) = waiting else {
+        return body();
+    };
+    AWAY.with(|away| *away.borrow_mut() = Away::Pending(waiting, interrupt));
+    let result = body();
+    drop(AWAY.with(|away| std::mem::take(&mut *away.borrow_mut())));
+    result
+}
+
+/// The current thread is about to sleep waiting for another OS process: if that is a wait
+/// [`away`] announced, count it now.
+pub(crate) fn sleeping() {
+    AWAY.with(|away| {
+        let mut away = away.borrow_mut();
+        if !matches!(*away, Away::Pending(..)) {
+            return;
+        }
+        let Away::Pending(waiting, interrupt) = std::mem::take(&mut *away) else {
+            unreachable!("checked above");
+        };
+        let waiting = Waiting::Away(Box::new(waiting), interrupt);
+        if let Some(blocked) = block(|| Some(waiting), |_| {}, || true, None) {
+            *away = Away::Counted(blocked);
+        }
+    });
+}
+
 /// Counts `actor` as running again, unless someone already did; whoever ends a blocked
 /// wait calls this before waking the waiter.
 pub(crate) fn unblock(actor: &Actor) {
@@ -383,6 +471,11 @@ type BlockedActor = (Arc<Actor>, Waiting, Option<Arc<Selector>>);
 /// Every running actor has blocked: wake the watcher, which confirms it after [`GRACE`].
 fn check() {
     let monitor = monitor();
+    // The watcher is confirming a suspicion already and looks again when it is done: no
+    // need to wake it (this is on the path of every wait that leaves nobody running).
+    if monitor.armed.swap(true, Ordering::SeqCst) {
+        return;
+    }
     static WATCHER: OnceLock<()> = OnceLock::new();
     WATCHER.get_or_init(|| {
         let _ = std::thread::Builder::new()
@@ -407,67 +500,172 @@ fn watch() {
             }
             *suspect = false;
         }
-        let seen = monitor.activity.load(Ordering::Acquire);
-        std::thread::sleep(GRACE);
-        if monitor.running.load(Ordering::Acquire) == 0
-            && monitor.activity.load(Ordering::Acquire) == seen
-        {
-            if detection() {
-                declare();
-            } else {
-                // Still stuck, with detection off: look again later, in case it is turned on.
-                *monitor.suspect.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        // Confirm, and look again for as long as nobody runs.
+        loop {
+            let seen = monitor.activity.load(Ordering::Acquire);
+            let parent = PARENT.get();
+            std::thread::sleep(if parent.is_some() { QUIET } else { GRACE });
+            monitor.armed.store(false, Ordering::SeqCst);
+            if monitor.running.load(Ordering::SeqCst) > 0 {
+                break; // the next actor to leave nobody running wakes us again
             }
+            if monitor.activity.load(Ordering::Acquire) == seen && detection() {
+                match parent {
+                    Some(parent) => tell_parent(parent, seen),
+                    None => declare(),
+                }
+            }
+            monitor.armed.store(true, Ordering::SeqCst);
         }
     }
 }
 
-/// Nothing has moved for [`GRACE`] with every actor blocked: report, and wake everyone.
-fn declare() {
-    let monitor = monitor();
-    let actors: Vec<Arc<Actor>> = {
-        let actors = monitor.actors.lock().unwrap_or_else(|p| p.into_inner());
-        actors.iter().filter_map(Weak::upgrade).collect()
+/// What a child OS process tells its parent about its actors.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Standstill {
+    /// Every actor is blocked; these on communications.
+    Blocked(Vec<Stuck>),
+    /// Something moved since the last `Blocked`.
+    Moving,
+}
+
+/// Where a child OS process sends its standstills (set in a child by the placement).
+type ToParent = Box<dyn Fn(Standstill) + Send + Sync>;
+static PARENT: OnceLock<ToParent> = OnceLock::new();
+
+/// How long a child's actors must all stay blocked, nothing moving, before it tells its
+/// parent; the parent then waits [`GRACE`] before it declares a deadlock.
+const QUIET: Duration = Duration::from_millis(250);
+
+/// How often a child that said it stands still looks whether something moved.
+const LOOK_AGAIN: Duration = Duration::from_millis(5);
+
+/// Makes this OS process a child whose standstills its parent decides on: from now on it
+/// reports them through `report` instead of declaring deadlocks itself. A deadlock inside
+/// the child is then declared by the parent, which sees the whole network.
+pub(crate) fn report_to_parent(report: impl Fn(Standstill) + Send + Sync + 'static) {
+    let _ = PARENT.set(Box::new(report));
+}
+
+/// Tells the parent every actor here is blocked, then that something moved as soon as it
+/// does, so that the parent never acts on stale news for long.
+fn tell_parent(parent: &ToParent, seen: u64) {
+    let Some(blocked) = standstill() else {
+        return;
     };
+    let here = format!("(in OS process {})", std::process::id());
+    let mut stuck = stuck(&blocked);
+    for actor in &mut stuck {
+        if !actor.doing.contains("(in OS process") {
+            actor.doing = format!("{} {here}", actor.doing);
+        }
+    }
+    parent(Standstill::Blocked(stuck));
+    let monitor = monitor();
+    while monitor.running.load(Ordering::Acquire) <= 0
+        && monitor.activity.load(Ordering::Acquire) == seen
+    {
+        std::thread::sleep(LOOK_AGAIN);
+    }
+    parent(Standstill::Moving);
+}
+
+/// The blocked actors, if every actor is blocked and some wait on a communication.
+fn standstill() -> Option<Vec<BlockedActor>> {
+    let monitor = monitor();
     // Someone may have been chosen (and counted as running) since.
     if monitor.running.load(Ordering::Acquire) > 0 {
-        return;
+        return None;
     }
-    let blocked: Vec<BlockedActor> = actors
+    let blocked = blocked_actors();
+    let communicating = blocked.iter().any(|(_, waiting, selector)| {
+        selector.is_some() || matches!(waiting, Waiting::Away(..) | Waiting::Child(..))
+    });
+    (communicating && monitor.running.load(Ordering::Acquire) <= 0).then_some(blocked)
+}
+
+fn blocked_actors() -> Vec<BlockedActor> {
+    let actors: Vec<Arc<Actor>> = {
+        let actors = monitor().actors.lock().unwrap_or_else(|p| p.into_inner());
+        actors.iter().filter_map(Weak::upgrade).collect()
+    };
+    actors
         .iter()
         .filter(|actor| actor.blocked.load(Ordering::Acquire))
         .filter_map(|actor| {
             let waiting = actor.waiting().clone()?;
             Some((Arc::clone(actor), waiting.0, waiting.1))
         })
-        .collect();
-    let waits_for_communication = blocked.iter().any(|(_, _, selector)| selector.is_some());
-    if !waits_for_communication || monitor.running.load(Ordering::Acquire) > 0 {
+        .collect()
+}
+
+/// Nothing has moved for [`GRACE`] with every actor blocked: report, and wake everyone.
+fn declare() {
+    let Some(blocked) = standstill() else {
         return;
-    }
-    let report = Arc::new(report(&blocked));
+    };
+    let report = report(&stuck(&blocked));
     eprintln!("csp: {report}");
+    end_waits(&blocked, report);
+}
+
+/// The parent declared a deadlock that involves this child OS process: end its waits too.
+pub(crate) fn declared_by_parent(report: String) {
+    end_waits(&blocked_actors(), report);
+}
+
+/// Publishes `report` for the compositions and wakes every blocked waiter as if poisoned.
+fn end_waits(blocked: &[BlockedActor], report: String) {
+    let monitor = monitor();
+    let report = Arc::new(report);
     *monitor.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&report));
     monitor.generation.fetch_add(1, Ordering::AcqRel);
-    for (_, _, selector) in &blocked {
+    for (_, waiting, selector) in blocked {
         if let Some(selector) = selector
             && selector.try_declare_deadlock()
         {
             selector.unpark();
         }
+        if let Waiting::Away(_, interrupt) | Waiting::Child(_, interrupt) = waiting {
+            (interrupt.0)(&report);
+        }
     }
 }
 
-/// The report: who waits on what, and the cycle.
-fn report(blocked: &[BlockedActor]) -> String {
-    let mut text = String::from("deadlock: every process is waiting and none can proceed\n");
-    for (actor, waiting, selector) in blocked {
-        if selector.is_some() {
-            let _ = writeln!(text, "  {} is {}", actor.name, waiting.describe());
+/// The blocked actors as a report shows them; a child OS process stands for its own.
+fn stuck(blocked: &[BlockedActor]) -> Vec<Stuck> {
+    let mut stuck = Vec::new();
+    for (actor, waiting, _) in blocked {
+        match waiting {
+            Waiting::Child(inside, _) => stuck.extend(inside.iter().cloned()),
+            Waiting::Join(_) => {}
+            waiting => stuck.push(Stuck {
+                name: actor.name.to_string(),
+                doing: waiting.describe(),
+                waits: waiting
+                    .channels()
+                    .into_iter()
+                    .map(|(channel, reads)| (channel.clone(), reads))
+                    .collect(),
+                holds: actor
+                    .ends
+                    .handles()
+                    .map(|(control, side)| (control.channel_name().clone(), side == Side::Writer))
+                    .collect(),
+            }),
         }
     }
-    if let Some(cycle) = cycle(blocked) {
-        let names: Vec<&str> = cycle.iter().map(|&i| &*blocked[i].0.name).collect();
+    stuck
+}
+
+/// The report: who waits on what, and the cycle.
+fn report(stuck: &[Stuck]) -> String {
+    let mut text = String::from("deadlock: every process is waiting and none can proceed\n");
+    for actor in stuck {
+        let _ = writeln!(text, "  {} is {}", actor.name, actor.doing);
+    }
+    if let Some(cycle) = cycle(stuck) {
+        let names: Vec<&str> = cycle.iter().map(|&i| &*stuck[i].name).collect();
         let _ = writeln!(
             text,
             "  cycle: {} -> {}",
@@ -479,23 +677,23 @@ fn report(blocked: &[BlockedActor]) -> String {
 }
 
 /// A cycle of blocked actors, each waiting on a channel whose other side the next one holds.
-fn cycle(blocked: &[BlockedActor]) -> Option<Vec<usize>> {
+fn cycle(stuck: &[Stuck]) -> Option<Vec<usize>> {
     // i waits for j if i waits on channel c and j holds an end of the other side of c: a
     // writer if i reads, a reader if i writes.
     let waits_for = |i: usize| -> Vec<usize> {
-        let wanted = blocked[i].1.channels();
-        (0..blocked.len())
+        (0..stuck.len())
             .filter(|&j| j != i)
             .filter(|&j| {
-                wanted
+                stuck[i]
+                    .waits
                     .iter()
-                    .any(|(channel, reads)| blocked[j].0.ends.holds(channel, *reads))
+                    .any(|wanted| stuck[j].holds.contains(wanted))
             })
             .collect()
     };
-    let edges: Vec<Vec<usize>> = (0..blocked.len()).map(waits_for).collect();
+    let edges: Vec<Vec<usize>> = (0..stuck.len()).map(waits_for).collect();
     // Depth-first search for a cycle from each actor in turn.
-    for start in 0..blocked.len() {
+    for start in 0..stuck.len() {
         let mut path = vec![start];
         let mut next = vec![0usize];
         while let Some(&at) = path.last() {

@@ -28,19 +28,23 @@
 //! test that serves as the child's exact entry point, and the parent starts children with that
 //! test's name and `--exact`.
 
+use std::io::BufReader;
+use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::deadlock::{self, Interrupt, Standstill, Waiting};
 use crate::error::RunError;
 use crate::net::address::Address;
 use crate::net::auth;
-use crate::net::connection::Connection;
-use crate::net::message::{Done, Hello, Job};
+use crate::net::connection::{Connection, send_on};
+use crate::net::frame;
+use crate::net::message::{Done, FromChild, Hello, Job, ToChild};
 use crate::node::{self, ENV_SECRET, node};
 use crate::registry;
 use crate::transfer::TicketScope;
@@ -58,6 +62,19 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 const EXIT_LIMIT: Duration = Duration::from_secs(5);
 /// How long a child waits for the parent to confirm it decoded the result.
 const ACKNOWLEDGE_LIMIT: Duration = Duration::from_secs(60);
+/// The largest frame a child accepts from its parent after the job (a deadlock's report).
+const PARENT_FRAME_LIMIT: usize = 1 << 20;
+
+/// In a child, the name its process was given by the composition in the parent.
+static SHOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names `process` as the parent's composition named it, if this is a child running it.
+pub(crate) fn as_shown<R: Send + 'static>(process: crate::Process<R>) -> crate::Process<R> {
+    match SHOWN.get() {
+        Some(shown) => process.named(shown.clone()),
+        None => process,
+    }
+}
 
 /// The test that serves as a child's entry point under the test harness.
 #[doc(hidden)]
@@ -149,6 +166,24 @@ fn run_job(address: &str) -> Result<(), String> {
         .send(&Hello::Child { token })
         .map_err(|error| error.to_string())?;
     let job: Job = connection.receive().map_err(|error| error.to_string())?;
+    let _ = SHOWN.set(job.shown.clone());
+    // From here on the parent may speak at any time (a deadlock), so a thread listens; the
+    // result and the standstills of this child's actors share the writing side.
+    let socket = connection
+        .into_socket()
+        .map_err(|error| error.to_string())?;
+    let to_parent = Arc::new(Mutex::new(
+        socket.try_clone().map_err(|error| error.to_string())?,
+    ));
+    let (decoded, was_decoded) = mpsc::channel();
+    thread::Builder::new()
+        .name("csp-parent".into())
+        .spawn(move || listen_to_parent(socket, &decoded))
+        .map_err(|error| error.to_string())?;
+    let reporting = Arc::clone(&to_parent);
+    deadlock::report_to_parent(move |standstill| {
+        let _ = send_on(&reporting, &FromChild::Standstill(standstill));
+    });
     // Ends inside the result are lent until the parent confirms it decoded the result.
     let (result, lent) = TicketScope::collect(|| match registry::lookup(&job.name) {
         None => Err(RunError::Placement {
@@ -166,16 +201,24 @@ fn run_job(address: &str) -> Result<(), String> {
         }),
         Some(entry) => (entry.run)(&job.arguments).map(serde_bytes::ByteBuf::from),
     });
-    connection
-        .send(&Done { result })
-        .map_err(|error| error.to_string())?;
-    connection
-        .set_read_timeout(Some(ACKNOWLEDGE_LIMIT))
-        .map_err(|error| error.to_string())?;
-    let mut acknowledgement = [0u8; 1];
-    let _ = connection.read_raw(&mut acknowledgement);
+    send_on(&to_parent, &FromChild::Done(Done { result })).map_err(|error| error.to_string())?;
+    let _ = was_decoded.recv_timeout(ACKNOWLEDGE_LIMIT);
     drop(lent);
     Ok(())
+}
+
+/// The child's ear: a deadlock the parent declared, and the parent's word that it decoded
+/// the result (or its end).
+fn listen_to_parent(socket: UnixStream, decoded: &mpsc::Sender<()>) {
+    let mut socket = BufReader::new(socket);
+    let mut buffer = Vec::new();
+    while frame::read_frame(&mut socket, &mut buffer, PARENT_FRAME_LIMIT).is_ok() {
+        match postcard::from_bytes::<ToChild>(&buffer) {
+            Ok(ToChild::Deadlock(report)) => deadlock::declared_by_parent(report),
+            Ok(ToChild::Decoded) | Err(_) => break,
+        }
+    }
+    let _ = decoded.send(());
 }
 
 /// Runs a placed process in a new child OS process and decodes its result.
@@ -212,7 +255,7 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
     let outcome = converse(&mut child, &connected, job);
     node().forget_child(&token);
     let result = match outcome {
-        Ok((done, mut connection)) => {
+        Ok((done, to_child)) => {
             let decoded = done.result.and_then(|bytes| {
                 postcard::from_bytes::<R>(&bytes).map_err(|error| {
                     let error = crate::transfer::explain(&error);
@@ -220,8 +263,7 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
                 })
             });
             // Decoded (ends inside it claimed): the child may let go of what it lent.
-            let _ = connection.write_raw(&[1]);
-            drop(connection);
+            let _ = send_on(&to_child, &ToChild::Decoded);
             decoded
         }
         Err(Some(reason)) => Err(fail(reason)),
@@ -237,11 +279,14 @@ pub(crate) fn run_in_child<R: Serialize + DeserializeOwned>(
 
 /// Waits for the child to connect, sends the job and reads the result. `Err(None)` means the
 /// child went away without a result. The job's lent ends stay lent until the child is done.
+///
+/// While the child says all its actors are blocked, the process it runs counts as blocked
+/// here, on what they wait for: the deadlock monitor sees the whole network from the top.
 fn converse(
     child: &mut Child,
     connected: &mpsc::Receiver<Connection>,
     job: Placeable,
-) -> Result<(Done, Connection), Option<String>> {
+) -> Result<(Done, Arc<Mutex<UnixStream>>), Option<String>> {
     let started = Instant::now();
     let mut connection = loop {
         match connected.recv_timeout(Duration::from_millis(20)) {
@@ -269,13 +314,31 @@ fn converse(
     } = job;
     let job = Job {
         name: name.to_string(),
+        shown: deadlock::current_identity().0,
         fingerprint,
         arguments,
     };
     connection.send(&job).map_err(|_| None)?;
-    let done = connection.receive::<Done>().map_err(|_| None)?;
+    let to_child = Arc::new(Mutex::new(connection.writer_clone().map_err(|_| None)?));
+    let mut standing = None;
+    let done = loop {
+        match connection.receive::<FromChild>().map_err(|_| None)? {
+            FromChild::Standstill(Standstill::Blocked(stuck)) => {
+                drop(standing.take());
+                let telling = Arc::clone(&to_child);
+                let interrupt = Interrupt(Arc::new(move |report: &str| {
+                    let _ = send_on(&telling, &ToChild::Deadlock(report.to_string()));
+                }));
+                let waiting = Waiting::Child(Arc::new(stuck), interrupt);
+                standing = deadlock::block(|| Some(waiting), |_| {}, || true, None);
+            }
+            FromChild::Standstill(Standstill::Moving) => standing = None,
+            FromChild::Done(done) => break done,
+        }
+    };
+    drop(standing);
     drop(lent);
-    Ok((done, connection))
+    Ok((done, to_child))
 }
 
 /// Waits (bounded) for the child to exit, killing it if it lingers.

@@ -70,15 +70,6 @@ impl EndSet {
         self.ends.iter().map(|end| (&end.control, end.side))
     }
 
-    /// Whether the set holds an end of `channel` on the writing side (`writer`) or the
-    /// reading side.
-    pub(crate) fn holds(&self, channel: &crate::ChannelName, writer: bool) -> bool {
-        let side = if writer { Side::Writer } else { Side::Reader };
-        self.ends
-            .iter()
-            .any(|end| end.side == side && end.control.channel_name() == channel)
-    }
-
     fn hold_all(&self) {
         for end in &self.ends {
             end.control.hold();

@@ -172,7 +172,7 @@ impl<A: serde::de::DeserializeOwned, R: serde::Serialize + Send + 'static> Decod
                 crate::transfer::explain(&error)
             ))
         })?;
-        let result = make(args).run()?;
+        let result = crate::placement::as_shown(make(args)).run()?;
         postcard::to_stdvec(&result).map_err(|error| {
             process(format!(
                 "cannot encode the result: {}",

@@ -14,10 +14,12 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::channel::ChannelControl;
 use crate::channel::core::Side;
+use crate::deadlock::{self, Waiting};
 use crate::error::{ChannelError, ChannelName};
 use crate::net::address::Address;
 use crate::net::auth;
 use crate::net::connection::Connection;
+use crate::net::message::Wait;
 use crate::net::message::{
     Hello, Operation, OperationReply, OperationRequest, SelectorAddress, SelectorRequest,
     SessionReply, SessionRequest,
@@ -125,8 +127,13 @@ impl Link {
     }
 
     /// Carries out an operation on `end` over this thread's operations connection.
-    fn operate(&self, end: u64, operation: Operation) -> Option<OperationReply> {
-        self.operate_with(end, operation, &[], |reply, payload| match reply {
+    fn operate(
+        &self,
+        end: u64,
+        operation: Operation,
+        waiting: Option<Waiting>,
+    ) -> Option<OperationReply> {
+        self.operate_with(end, operation, &[], waiting, |reply, payload| match reply {
             OperationReply::ValueFollowing => OperationReply::Value(payload.to_vec()),
             reply => reply,
         })
@@ -134,12 +141,14 @@ impl Link {
 
     /// As [`operate`](Link::operate), sending `payload` after the request in the same frame,
     /// and handing the reply to `use_reply` with the payload that followed it (borrowed from
-    /// the connection's buffer: decode it there, no copy).
+    /// the connection's buffer: decode it there, no copy). An operation that may wait for
+    /// ever counts, while it waits, as the current actor blocked on `waiting`.
     fn operate_with<R>(
         &self,
         end: u64,
         operation: Operation,
         payload: &[u8],
+        waiting: Option<Waiting>,
         use_reply: impl FnOnce(OperationReply, &[u8]) -> R,
     ) -> Option<R> {
         thread_local! {
@@ -158,10 +167,10 @@ impl Link {
             }
             let connection = connections.get_mut(&self.address)?;
             let request = OperationRequest { end, operation };
-            let reply = connection
-                .send_with_payload(&request, payload)
-                .ok()
-                .and_then(|()| connection.receive_with(use_reply).ok());
+            let sent = connection.send_with_payload(&request, payload).ok();
+            let waiting = waiting.map(|waiting| (waiting, connection.interrupt()));
+            let reply = sent
+                .and_then(|()| deadlock::away(waiting, || connection.receive_with(use_reply).ok()));
             if reply.is_none() {
                 connections.remove(&self.address);
             }
@@ -205,7 +214,8 @@ impl RemoteEnd {
     /// Carries out `operation` at the home. A home that cannot be reached is a poisoned
     /// channel.
     pub(crate) fn operate(&self, operation: Operation) -> OperationReply {
-        match self.link.operate(self.end, operation) {
+        let waiting = self.waiting(&operation);
+        match self.link.operate(self.end, operation, waiting) {
             Some(OperationReply::Unknown) | None => OperationReply::Failed(self.poisoned()),
             Some(reply) => reply,
         }
@@ -220,9 +230,10 @@ impl RemoteEnd {
         use_reply: impl FnOnce(OperationReply, &[u8]) -> R,
     ) -> R {
         let mut use_reply = Some(use_reply);
+        let waiting = self.waiting(&operation);
         let used = self
             .link
-            .operate_with(self.end, operation, payload, |reply, rest| {
+            .operate_with(self.end, operation, payload, waiting, |reply, rest| {
                 let use_reply = use_reply.take().expect("used once");
                 match reply {
                     OperationReply::Unknown => {
@@ -235,6 +246,24 @@ impl RemoteEnd {
             (Some(used), _) => used,
             (None, Some(use_reply)) => use_reply(OperationReply::Failed(self.poisoned()), &[]),
             (None, None) => unreachable!("a reply that was used is returned"),
+        }
+    }
+
+    /// What an operation that may wait for ever waits on, for the deadlock monitor.
+    fn waiting(&self, operation: &Operation) -> Option<Waiting> {
+        match operation {
+            Operation::Read {
+                wait: Wait::Forever,
+            } => Some(Waiting::Read(self.name.clone())),
+            Operation::Write {
+                wait: Wait::Forever,
+                ..
+            }
+            | Operation::WriteFollowing {
+                wait: Wait::Forever,
+            }
+            | Operation::WriteThenRead { .. } => Some(Waiting::Write(self.name.clone())),
+            _ => None,
         }
     }
 
@@ -282,7 +311,7 @@ impl RemoteEnd {
 impl ChannelControl for RemoteControl {
     fn poison_from(&self, _: Side) -> bool {
         matches!(
-            self.link.operate(self.end, Operation::Poison),
+            self.link.operate(self.end, Operation::Poison, None),
             Some(OperationReply::Done)
         )
     }

@@ -7,8 +7,9 @@
 //! Connections that carry channel operations (the hot path) then move their frames to a
 //! [`SharedStream`], keeping the socket only to sleep on and to notice a dead peer.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -17,6 +18,7 @@ use serde::de::DeserializeOwned;
 use super::frame::{self, DEFAULT_FRAME_LIMIT, FrameError};
 use super::message::MessageError;
 use super::shared_memory::{self, SharedStream};
+use crate::deadlock::Interrupt;
 
 /// How much a connection reads ahead.
 const READ_AHEAD: usize = 64 << 10;
@@ -40,13 +42,20 @@ pub(crate) struct Connection {
     transport: Transport,
     inbox: Vec<u8>,
     outbox: Vec<u8>,
+    /// Shuts the socket down from another thread (made once: handed out for every wait).
+    interrupt: Interrupt,
 }
 
 impl Connection {
     /// Wraps an authenticated stream.
     pub(crate) fn new(stream: UnixStream) -> io::Result<Connection> {
         let writer = stream.try_clone()?;
+        let shutter = stream.try_clone()?;
+        let interrupt = Interrupt(Arc::new(move |_: &str| {
+            let _ = shutter.shutdown(std::net::Shutdown::Both);
+        }));
         Ok(Connection {
+            interrupt,
             transport: Transport::Socket {
                 reader: BufReader::with_capacity(READ_AHEAD, stream),
                 writer,
@@ -91,15 +100,32 @@ impl Connection {
         matches!(self.transport, Transport::Shared(_))
     }
 
-    /// The socket of a connection that has not moved to shared memory, where raw bytes may
-    /// be mixed with frames.
-    fn raw_socket(&mut self) -> io::Result<(&mut BufReader<UnixStream>, &mut UnixStream)> {
-        match &mut self.transport {
-            Transport::Socket { reader, writer } => Ok((reader, writer)),
-            Transport::Shared(_) => Err(io::Error::other(
-                "raw bytes would break the frames of a shared-memory connection",
+    /// Takes the connection apart into its socket, to read and write it from separate
+    /// threads; refused if bytes are buffered or the connection moved to shared memory.
+    pub(crate) fn into_socket(self) -> io::Result<UnixStream> {
+        match self.transport {
+            Transport::Socket { reader, .. } if reader.buffer().is_empty() => {
+                Ok(reader.into_inner())
+            }
+            _ => Err(io::Error::other(
+                "the connection cannot be taken apart: bytes are buffered or it is on shared memory",
             )),
         }
+    }
+
+    /// The writing side of the socket, for another thread to send frames on (see
+    /// [`send_on`]); only before a move to shared memory.
+    pub(crate) fn writer_clone(&self) -> io::Result<UnixStream> {
+        match &self.transport {
+            Transport::Socket { writer, .. } => writer.try_clone(),
+            Transport::Shared(_) => Err(io::Error::other("the connection is on shared memory")),
+        }
+    }
+
+    /// A way to stop this connection from another thread: the socket shut down, so a wait
+    /// for the peer ends at once with an error.
+    pub(crate) fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
     }
 
     /// Encodes `message` and sends it as one frame, with one write.
@@ -164,6 +190,9 @@ impl Connection {
         };
         let used = match &mut self.transport {
             Transport::Socket { reader, .. } => {
+                if reader.buffer().is_empty() {
+                    crate::deadlock::sleeping();
+                }
                 frame::read_frame(reader, &mut inbox, DEFAULT_FRAME_LIMIT)
                     .map_err(MessageError::from)
                     .and_then(|()| decode(&inbox))
@@ -187,17 +216,21 @@ impl Connection {
             Transport::Shared(_) => Ok(()),
         }
     }
+}
 
-    /// Writes raw bytes (the placement's one-byte acknowledgement); only before a move to
-    /// shared memory.
-    pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.raw_socket()?.1.write_all(bytes)
-    }
-
-    /// Reads raw bytes, past anything buffered.
-    pub(crate) fn read_raw(&mut self, bytes: &mut [u8]) -> io::Result<usize> {
-        self.raw_socket()?.0.read(bytes)
-    }
+/// Sends `message` as one frame on a socket that several threads write.
+///
+/// # Errors
+///
+/// If the message cannot be encoded or the socket fails.
+pub(crate) fn send_on(
+    socket: &Mutex<UnixStream>,
+    message: &impl Serialize,
+) -> Result<(), MessageError> {
+    let bytes = postcard::to_stdvec(message)?;
+    let mut socket = socket.lock().unwrap_or_else(|p| p.into_inner());
+    frame::write_frame(&mut *socket, &bytes, DEFAULT_FRAME_LIMIT)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -60,6 +60,8 @@ pub(crate) enum Action {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Job {
     pub(crate) name: String,
+    /// The name the composition gave the process (for reports from the child).
+    pub(crate) shown: String,
     pub(crate) fingerprint: u64,
     #[serde(with = "serde_bytes")]
     pub(crate) arguments: Vec<u8>,
@@ -69,6 +71,24 @@ pub(crate) struct Job {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Done {
     pub(crate) result: Result<serde_bytes::ByteBuf, RunError>,
+}
+
+/// What a child says on its job connection once it has its job: how its actors stand, any
+/// number of times, then its result.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum FromChild {
+    Standstill(crate::deadlock::Standstill),
+    Done(Done),
+}
+
+/// What the parent says on a child's job connection after the job.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToChild {
+    /// A deadlock involving the child was declared, with this report: end its waits.
+    Deadlock(String),
+    /// The result was decoded (ends inside it claimed): the child may let go of what it
+    /// lent.
+    Decoded,
 }
 
 /// A request on a session connection.

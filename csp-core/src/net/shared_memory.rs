@@ -182,6 +182,7 @@ impl SharedStream {
             if backoff.snooze() {
                 continue;
             }
+            crate::deadlock::sleeping();
             // Say "I sleep", then look once more: the peer either sees the flag after its
             // progress (and sends a byte) or made its progress before, which we see now.
             let flag = self.memory.flag(self.side);
