@@ -42,6 +42,25 @@ fn map_keeps_the_items_order_with_workers_in_os_processes() {
     assert_eq!(squares, (0..10u64).map(|x| x * x).collect::<Vec<_>>());
 }
 
+/// Results that come back while later items are still being handed over must not close
+/// the results early (the last result delivered once dropped the last writer of the results
+/// channel before the next item's writer existed, and the rest were lost).
+#[test]
+fn unordered_results_that_return_while_items_are_submitted_are_all_delivered() {
+    let rounds = within("mapping unordered, many times", || {
+        let pool = Pool::new(1, |jobs, results| Ok(square_worker(jobs, results))).unwrap();
+        (0..200)
+            .map(|_| pool.map_unordered(0..12u64).collect::<BTreeMap<_, _>>())
+            .collect::<Vec<_>>()
+    });
+    // (Items below 13: the square job panics on 13.)
+    let expected: BTreeMap<usize, JobResult<u64>> =
+        (0..12u64).map(|x| (x as usize, Ok(x * x))).collect();
+    for (round, results) in rounds.iter().enumerate() {
+        assert_eq!(results, &expected, "round {round}");
+    }
+}
+
 #[test]
 fn a_panicking_job_is_reported_for_its_item_and_the_pool_goes_on() {
     let results = within("mapping on threads", || {

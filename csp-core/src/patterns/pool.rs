@@ -202,9 +202,14 @@ impl<I: Wire, O: Wire> Pool<I, O> {
         let count = items.len();
         // Room for every result, so the dispatcher never waits for this iterator.
         let results = Channel::buffered(count.max(1));
+        // Results of the first items can come back while later ones are still submitted:
+        // without a writer held until all are submitted, the last result delivered could
+        // drop the last writer and retire the channel before the next item's writer exists.
+        let submitting = results.writer();
         for (index, item) in items.into_iter().enumerate() {
-            self.submit(index, item, results.writer());
+            self.submit(index, item, submitting.clone());
         }
+        drop(submitting);
         let reader = results.reader();
         (0..count).map(move |_| {
             reader
