@@ -16,6 +16,9 @@ use common::{REPEATS, median, micros};
 use csp::prelude::*;
 use serde_bytes::ByteBuf;
 
+/// The capacity of the buffered channel of the second one-way rows.
+const BUFFERED: usize = 256;
+
 /// (message size, round trips or messages per measurement)
 const SIZES: [(usize, u32); 3] = [(8, 2000), (64 << 10, 300), (1 << 20, 40)];
 
@@ -111,9 +114,17 @@ impl Payload for ByteBuf {
     }
 }
 
-/// Seconds per operation for csp across OS processes.
-fn csp_run<P: Payload>(size: usize, count: u32, one_way: bool) -> f64 {
-    let (to_child, from_child) = (Channel::<P>::new(), Channel::<P>::new());
+/// Seconds per operation for csp across OS processes, over channels buffering `capacity`
+/// values (0: rendezvous).
+fn csp_run_buffered<P: Payload>(size: usize, count: u32, one_way: bool, capacity: usize) -> f64 {
+    let channel = || {
+        if capacity == 0 {
+            Channel::<P>::new()
+        } else {
+            Channel::<P>::buffered(capacity)
+        }
+    };
+    let (to_child, from_child) = (channel(), channel());
     let (writer, reader) = (to_child.writer(), from_child.reader());
     let child = if one_way {
         P::source(from_child.writer(), size, count + 1)
@@ -204,7 +215,8 @@ fn profile(case: &str) {
         (200_000_000 / (size + 1000)).clamp(50, 100_000) as u32,
         |c| c.parse().unwrap(),
     );
-    let seconds = csp_run::<ByteBuf>(size, count, one_way);
+    let capacity = std::env::var("CSP_PROFILE_BUFFER").map_or(0, |c| c.parse().unwrap());
+    let seconds = csp_run_buffered::<ByteBuf>(size, count, one_way, capacity);
     println!("{case}: {} per operation over {count}", micros(seconds));
 }
 
@@ -219,16 +231,18 @@ fn main() {
         "| workload | size | csp `Vec<u8>` | csp `ByteBuf` | raw socket | mp.Pipe | mp.Queue | csp (ByteBuf) / raw | Pipe / csp (ByteBuf) | Queue / csp (ByteBuf) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    for one_way in [false, true] {
+    // One way twice: through a rendezvous channel, then through one buffering values, where
+    // a writer in another OS process writes ahead without waiting for each answer.
+    for (one_way, capacity) in [(false, 0), (true, 0), (true, BUFFERED)] {
         for (size, count) in SIZES {
             let csp_vec = median(
                 (0..REPEATS)
-                    .map(|_| csp_run::<Vec<u8>>(size, count, one_way))
+                    .map(|_| csp_run_buffered::<Vec<u8>>(size, count, one_way, capacity))
                     .collect(),
             );
             let csp = median(
                 (0..REPEATS)
-                    .map(|_| csp_run::<ByteBuf>(size, count, one_way))
+                    .map(|_| csp_run_buffered::<ByteBuf>(size, count, one_way, capacity))
                     .collect(),
             );
             let raw = median(
@@ -246,9 +260,13 @@ fn main() {
             let show = |v: Option<f64>| v.map_or("n/a".to_string(), micros);
             let ratio =
                 |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}x", v / csp));
+            let workload = match capacity {
+                0 => kind.replace('_', " "),
+                capacity => format!("one way, buffered ({capacity})"),
+            };
             println!(
                 "| {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} | {} |",
-                kind.replace('_', " "),
+                workload,
                 match size {
                     8 => "8 B".to_string(),
                     s if s < 1 << 20 => format!("{} KiB", s >> 10),

@@ -139,6 +139,7 @@ impl Alternation {
     /// poisoned or retired (nothing is communicated); [`SelectError::NoEnabledGuard`] if every
     /// precondition is false, since such a choice could never end.
     pub fn select(&mut self, guards: &mut [&mut dyn Guard]) -> Result<usize, SelectError> {
+        crate::remote::flush_writes_ahead();
         let (order, timeout) = self.prepare(guards)?;
         let chosen = loop {
             if let Some(chosen) = Self::try_pass(guards, |k| order.at(k))? {
@@ -218,6 +219,7 @@ impl Alternation {
         &mut self,
         guards: &mut [&mut (dyn Guard + Send)],
     ) -> Result<usize, SelectError> {
+        crate::remote::flush_writes_ahead();
         let (order, timeout) = self.prepare(guards)?;
         let chosen = loop {
             let tried = {

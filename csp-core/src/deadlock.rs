@@ -737,7 +737,11 @@ impl<F: std::future::Future + Unpin> std::future::Future for ActingFor<F> {
     ) -> std::task::Poll<F::Output> {
         let this = &mut *self;
         acting_for(&this.actor, || {
-            std::pin::Pin::new(&mut this.future).poll(context)
+            let polled = std::pin::Pin::new(&mut this.future).poll(context);
+            // The task may go on on another thread: its writes ahead (which this thread
+            // tracks) are carried out before it can be seen waiting or done.
+            crate::remote::flush_writes_ahead();
+            polled
         })
     }
 }

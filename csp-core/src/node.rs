@@ -23,7 +23,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -120,6 +120,10 @@ pub(crate) struct Node {
     tickets: Mutex<HashMap<u64, Ticket>>,
     attached: Mutex<HashMap<u64, Attached>>,
     next_id: AtomicU64,
+    /// How many operations connections each OS process (by its id) has open to this node:
+    /// the frames a dead process left in them are carried out before its ends are poisoned.
+    operations: Mutex<HashMap<u64, usize>>,
+    operations_closed: Condvar,
 }
 
 /// Keeps the node listening while it lives.
@@ -164,6 +168,8 @@ pub(crate) fn node() -> &'static Node {
         tickets: Mutex::new(HashMap::new()),
         attached: Mutex::new(HashMap::new()),
         next_id: AtomicU64::new(1),
+        operations: Mutex::new(HashMap::new()),
+        operations_closed: Condvar::new(),
     })
 }
 
@@ -265,9 +271,37 @@ impl Node {
         drop(removed); // outside the lock: dropping an end takes its channel's lock
     }
 
+    /// Waits (bounded) until `ahead` writes ahead through `end` were carried out: they
+    /// come on operations connections, and a detach on the session may overtake them.
+    fn settle_writes_ahead(&self, end: u64, ahead: u64) {
+        let started = std::time::Instant::now();
+        while ahead > 0
+            && self.attached(end).is_some_and(|end| end.applied() < ahead)
+            && started.elapsed() < SETTLE_LIMIT
+        {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+
+    /// Waits (bounded) until `process` has no operations connection open here: a process
+    /// that died left its last writes ahead in them, and they are carried out first.
+    fn drain_operations_of(&self, process: u64) {
+        let operations = lock(&self.operations);
+        let _drained = self
+            .operations_closed
+            .wait_timeout_while(operations, SETTLE_LIMIT, |open| open.contains_key(&process))
+            .unwrap_or_else(|p| p.into_inner());
+    }
+
     /// The session closed: poison and drop every end still attached through it, and every
     /// end lent on its behalf and not yet claimed (its holder died with them).
-    fn session_gone(&self, session: u64) {
+    fn session_gone(&self, session: u64, process: u64) {
+        let has_orphans = lock(&self.attached)
+            .values()
+            .any(|end| end.session == session);
+        if has_orphans {
+            self.drain_operations_of(process);
+        }
         let orphans: Vec<Attached> = {
             let mut attached = lock(&self.attached);
             let ids: Vec<u64> = attached
@@ -377,15 +411,25 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
                 None => Err("a child with an unknown or used token".into()),
             }
         }
-        Hello::Session { process: _ } => {
-            serve_session(&mut connection);
+        Hello::Session { process } => {
+            serve_session(&mut connection, process);
             Ok(())
         }
-        Hello::Operations { process: _ } => {
+        Hello::Operations { process } => {
             connection
                 .accept_shared_memory()
                 .map_err(|error| format!("moving to shared memory: {error}"))?;
+            let node = node();
+            *lock(&node.operations).entry(process).or_default() += 1;
             serve_operations(&mut connection);
+            let mut operations = lock(&node.operations);
+            if let Some(open) = operations.get_mut(&process) {
+                *open -= 1;
+                if *open == 0 {
+                    operations.remove(&process);
+                }
+            }
+            node.operations_closed.notify_all();
             Ok(())
         }
         Hello::Selectors { process: _ } => {
@@ -424,7 +468,11 @@ fn serve_selectors(connection: &mut Connection) {
     }
 }
 
-fn serve_session(connection: &mut Connection) {
+/// How long a detach waits for the writes ahead it says were sent, and a dead process's
+/// ends wait for its operations connections to be drained.
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn serve_session(connection: &mut Connection, process: u64) {
     let node = node();
     // Ends are attached per session, not per process: a process whose old session is still
     // closing may already have opened a new one.
@@ -474,7 +522,8 @@ fn serve_session(connection: &mut Connection) {
                 drop(node.take_ticket(ticket));
                 None
             }
-            SessionRequest::Detach { end } => {
+            SessionRequest::Detach { end, ahead } => {
+                node.settle_writes_ahead(end, ahead);
                 node.detach(end);
                 None
             }
@@ -485,7 +534,7 @@ fn serve_session(connection: &mut Connection) {
             }
         }
     }
-    node.session_gone(session);
+    node.session_gone(session, process);
 }
 
 fn unknown(end: u64) -> SessionReply {
@@ -509,7 +558,25 @@ fn serve_operations(connection: &mut Connection) {
         // there, borrowed, without a copy.
         let received = connection.receive_with(|request: OperationRequest, payload| {
             drop(lent.take());
+            if matches!(request.operation, Operation::Sync) {
+                // Everything before it on this connection was carried out.
+                return (None, Some(OperationReply::Done), TicketScope::default());
+            }
             let end = node().attached(request.end);
+            let answered = !matches!(
+                request.operation,
+                Operation::WriteAhead | Operation::ReturnCredit { .. }
+            );
+            if end.is_none() && !answered {
+                if matches!(request.operation, Operation::WriteAhead) {
+                    eprintln!(
+                        "csp: a value written ahead reached an end that is no longer attached \
+                         (end {}); it is lost",
+                        request.end
+                    );
+                }
+                return (None, None, TicketScope::default());
+            }
             let (reply, scope) = match &end {
                 Some(end) => TicketScope::collect(|| {
                     perform(
@@ -520,7 +587,7 @@ fn serve_operations(connection: &mut Connection) {
                         &mut registered,
                     )
                 }),
-                None => (OperationReply::Unknown, TicketScope::default()),
+                None => (Some(OperationReply::Unknown), TicketScope::default()),
             };
             (end, reply, scope)
         });
@@ -528,6 +595,10 @@ fn serve_operations(connection: &mut Connection) {
             break;
         };
         lent = Some(scope);
+        // A write ahead has no answer.
+        let Some(reply) = reply else {
+            continue;
+        };
         // A value read goes back after the reply in the frame, not copied into it.
         let sent = match &reply {
             OperationReply::Value(bytes) => {
@@ -558,22 +629,47 @@ fn serve_operations(connection: &mut Connection) {
     }
 }
 
+/// Carries out one operation; `None` for a write ahead, which has no answer.
 fn perform(
     end: &Arc<dyn HomeEnd>,
     id: u64,
     operation: Operation,
     payload: &[u8],
     registered: &mut Registered,
-) -> OperationReply {
-    match operation {
-        Operation::WriteFollowing { wait } => end.write_encoded(payload, wait),
+) -> Option<OperationReply> {
+    Some(match operation {
+        Operation::WriteFollowing { wait, ask_credit } => match end.write_encoded(payload, wait) {
+            OperationReply::Done if ask_credit => match end.grant() {
+                0 => OperationReply::Done,
+                granted => OperationReply::Granted(granted),
+            },
+            reply => reply,
+        },
+        Operation::WriteAhead => {
+            if !end.write_ahead(payload) {
+                // The writer was told its value is on its way: losing it silently is not an
+                // option.
+                eprintln!(
+                    "csp: channel {}: a value written ahead had no slot or could not be \
+                     decoded; the channel is poisoned",
+                    end.name()
+                );
+                end.poison();
+            }
+            return None;
+        }
+        Operation::Sync => OperationReply::Done,
+        Operation::ReturnCredit { count } => {
+            end.return_credit(count);
+            return None;
+        }
         Operation::Register {
             guard,
             action,
             selector,
         } => {
             let Some(index) = usize::try_from(guard).ok().filter(|&i| i < MAX_GUARDS) else {
-                return OperationReply::Unknown;
+                return Some(OperationReply::Unknown);
             };
             let proxy = Selector::proxy(Box::new(Claimant::new(selector)));
             let reply = end.register(&proxy, index, action);
@@ -584,7 +680,7 @@ fn perform(
         }
         Operation::WriteThenRead { value, then_read } => {
             let Some(reader) = node().attached(then_read) else {
-                return OperationReply::Unknown;
+                return Some(OperationReply::Unknown);
             };
             match end.perform(Operation::Write {
                 value,
@@ -602,7 +698,7 @@ fn perform(
             None => OperationReply::NotReady,
         },
         operation => end.perform(operation),
-    }
+    })
 }
 
 #[cfg(test)]

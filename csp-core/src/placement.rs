@@ -201,6 +201,8 @@ fn run_job(address: &str) -> Result<(), String> {
         }),
         Some(entry) => (entry.run)(&job.arguments).map(serde_bytes::ByteBuf::from),
     });
+    // Values written ahead are in their channels before the parent hears of the result.
+    crate::remote::flush_writes_ahead();
     send_on(&to_parent, &FromChild::Done(Done { result })).map_err(|error| error.to_string())?;
     let _ = was_decoded.recv_timeout(ACKNOWLEDGE_LIMIT);
     drop(lent);

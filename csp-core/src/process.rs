@@ -443,7 +443,10 @@ impl<R: Send + 'static> Process<R> {
     /// Runs the process on this thread, for the actor already acting here.
     fn execute(self) -> Result<R, RunError> {
         let (work, after) = self.into_parts();
-        after.finish(panic::catch_unwind(AssertUnwindSafe(|| work.run())))
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| work.run()));
+        // Its writes ahead are carried out before anyone learns it ended.
+        crate::remote::flush_writes_ahead();
+        after.finish(outcome)
     }
 
     fn into_parts(self) -> (Box<dyn Work<R>>, Aftermath<R>) {
@@ -522,6 +525,8 @@ impl<R: Send + 'static> Process<R> {
                             AssertUnwindSafe(task).catch_unwind(),
                         )
                         .await;
+                        // Its writes ahead are carried out before anyone learns it ended.
+                        crate::remote::flush_writes_ahead();
                         // Whoever waits is woken (and counted) before this process is gone.
                         done(after.finish(outcome));
                         deadlock::depart(&actor);

@@ -6,10 +6,11 @@
 //! never holds up another. A home that cannot be reached any more behaves as a poisoned
 //! channel: the operation fails at once with [`ChannelError::Poisoned`].
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::channel::ChannelControl;
@@ -151,32 +152,164 @@ impl Link {
         waiting: Option<Waiting>,
         use_reply: impl FnOnce(OperationReply, &[u8]) -> R,
     ) -> Option<R> {
-        thread_local! {
-            static CONNECTIONS: RefCell<HashMap<Address, Connection>> =
-                RefCell::new(HashMap::new());
-        }
         CONNECTIONS.with(|connections| {
             let mut connections = connections.borrow_mut();
-            if !connections.contains_key(&self.address) {
-                let hello = Hello::Operations {
-                    process: process_id(),
-                };
-                let mut connection = connect(&self.address, &hello).ok()?;
-                connection.offer_shared_memory().ok()?;
-                connections.insert(self.address.clone(), connection);
-            }
-            let connection = connections.get_mut(&self.address)?;
+            // A burst of writes ahead ends with any operation but the next write of the same
+            // end; the values are carried out first (see `flush_writes_ahead`).
+            let continues = matches!(operation, Operation::WriteFollowing { .. });
+            connections.end_burst_unless(&self.address, end, continues);
+            let ops = connections.to(&self.address)?;
             let request = OperationRequest { end, operation };
-            let sent = connection.send_with_payload(&request, payload).ok();
-            let waiting = waiting.map(|waiting| (waiting, connection.interrupt()));
-            let reply = sent
-                .and_then(|()| deadlock::away(waiting, || connection.receive_with(use_reply).ok()));
+            let sent = ops.send_with_payload(&request, payload).ok();
+            let waiting = waiting.map(|waiting| (waiting, ops.interrupt()));
+            let reply =
+                sent.and_then(|()| deadlock::away(waiting, || ops.receive_with(use_reply).ok()));
             if reply.is_none() {
-                connections.remove(&self.address);
+                connections.open.remove(&self.address);
+                connections.burst = None;
+                BURSTING.with(|bursting| bursting.set(false));
             }
             reply
         })
     }
+
+    /// Runs `use_burst` on this thread's burst of writes ahead to `end`, if there is one.
+    fn with_burst<R>(
+        &self,
+        end: u64,
+        use_burst: impl FnOnce(&mut ThreadConnections) -> R,
+    ) -> Option<R> {
+        CONNECTIONS.with(|connections| {
+            let mut connections = connections.borrow_mut();
+            let this = connections
+                .burst
+                .as_ref()
+                .is_some_and(|burst| burst.end == end && burst.address == self.address);
+            this.then(|| use_burst(&mut connections))
+        })
+    }
+}
+
+/// A thread's writes ahead into the buffer of one channel in another OS process: slots
+/// the home reserved for it, filled without waiting for an answer while the thread does
+/// nothing but write that end.
+struct Burst {
+    address: Address,
+    end: u64,
+    /// Slots left.
+    credit: u32,
+    /// Writes ahead were sent since the last answer on the connection.
+    unsettled: bool,
+    /// The thread has written this end the usual way at least once in a row: it asks for
+    /// slots with its next write.
+    asking: bool,
+}
+
+/// A thread's operations connections, one per home it uses, and its burst.
+#[derive(Default)]
+struct ThreadConnections {
+    open: HashMap<Address, Connection>,
+    burst: Option<Burst>,
+}
+
+impl ThreadConnections {
+    /// The connection to the home at `address`, made on first use.
+    fn to(&mut self, address: &Address) -> Option<&mut Connection> {
+        if !self.open.contains_key(address) {
+            let hello = Hello::Operations {
+                process: process_id(),
+            };
+            let mut connection = connect(address, &hello).ok()?;
+            connection.offer_shared_memory().ok()?;
+            self.open.insert(address.clone(), connection);
+        }
+        self.open.get_mut(address)
+    }
+
+    /// Ends the burst unless the next operation is a write of its end (`continues`): gives
+    /// back the slots left, and, if the next operation goes to another home (or to none),
+    /// waits until the writes ahead were carried out.
+    fn end_burst_unless(&mut self, address: &Address, end: u64, continues: bool) {
+        let Some(burst) = &self.burst else {
+            return;
+        };
+        if continues && burst.end == end && &burst.address == address {
+            return;
+        }
+        self.end_burst(Some(address));
+    }
+
+    /// Ends the burst (see [`end_burst_unless`](Self::end_burst_unless)); `next` is the
+    /// home of the operation to come, if any.
+    fn end_burst(&mut self, next: Option<&Address>) {
+        BURSTING.with(|bursting| bursting.set(false));
+        let Some(burst) = self.burst.take() else {
+            return;
+        };
+        let Some(connection) = self.open.get_mut(&burst.address) else {
+            return;
+        };
+        let mut ok = true;
+        if burst.credit > 0 {
+            let request = OperationRequest {
+                end: burst.end,
+                operation: Operation::ReturnCredit {
+                    count: burst.credit,
+                },
+            };
+            ok = connection.send(&request).is_ok();
+        }
+        // The next operation on the same connection is carried out after them anyway.
+        if ok && burst.unsettled && next != Some(&burst.address) {
+            let request = OperationRequest {
+                end: burst.end,
+                operation: Operation::Sync,
+            };
+            ok = connection
+                .send(&request)
+                .ok()
+                .and_then(|()| connection.receive::<OperationReply>().ok())
+                .is_some();
+        }
+        if !ok {
+            self.open.remove(&burst.address);
+        }
+    }
+}
+
+impl Drop for ThreadConnections {
+    fn drop(&mut self) {
+        // A thread that ends has its writes ahead carried out before it is gone, so that
+        // whoever joins it sees them done.
+        self.end_burst(None);
+    }
+}
+
+thread_local! {
+    static CONNECTIONS: RefCell<ThreadConnections> = RefCell::new(ThreadConnections::default());
+    /// Whether this thread has a burst of writes ahead (a cheap look for every operation).
+    static BURSTING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Ends this thread's burst of writes ahead, if it has one: the slots left go back, and the
+/// values written ahead (sent to a buffered channel in another OS process without waiting
+/// for an answer) are carried out at their home before this returns.
+///
+/// A write ahead returns before its value is in the channel's buffer. Every other channel
+/// operation of the same thread, the end of a process, of a task's poll and of a thread end
+/// the burst first, so nothing can learn that the write returned before its value is in
+/// the buffer; and a burst never outlives what the thread learns from elsewhere. It costs
+/// one thread-local look when there is no burst.
+pub(crate) fn flush_writes_ahead() {
+    if !BURSTING.with(Cell::get) {
+        return;
+    }
+    // A thread whose connections are being torn down has nothing left to settle.
+    let _ = CONNECTIONS.try_with(|connections| {
+        if let Ok(mut connections) = connections.try_borrow_mut() {
+            connections.end_burst(None);
+        }
+    });
 }
 
 /// An end attached at a channel's home in another OS process.
@@ -184,11 +317,85 @@ pub(crate) struct RemoteEnd {
     link: Arc<Link>,
     end: u64,
     name: ChannelName,
+    /// Writes ahead sent, for the home to wait for before it detaches the end.
+    ahead: AtomicU64,
 }
 
 impl RemoteEnd {
     pub(crate) fn new(link: Arc<Link>, end: u64, name: ChannelName) -> Self {
-        RemoteEnd { link, end, name }
+        RemoteEnd {
+            link,
+            end,
+            name,
+            ahead: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a blocking write of a plain value should ask the home for slots to write
+    /// ahead into: from the second write in a row of this end by this thread.
+    pub(crate) fn asks_credit(&self) -> bool {
+        self.link
+            .with_burst(self.end, |connections| {
+                connections
+                    .burst
+                    .as_ref()
+                    .is_some_and(|burst| burst.asking || burst.credit == 0)
+            })
+            .unwrap_or(false)
+    }
+
+    /// A blocking write of a plain value was carried out the usual way, and the home
+    /// reserved `granted` slots (perhaps none): this thread's burst on this end goes on.
+    pub(crate) fn wrote(&self, granted: u32) {
+        CONNECTIONS.with(|connections| {
+            let mut connections = connections.borrow_mut();
+            let burst = connections.burst.get_or_insert_with(|| Burst {
+                address: self.link.address.clone(),
+                end: self.end,
+                credit: 0,
+                unsettled: false,
+                asking: false,
+            });
+            burst.credit += granted;
+            burst.unsettled = false; // the answer came after every write ahead before it
+            burst.asking = true;
+        });
+        BURSTING.with(|bursting| bursting.set(true));
+    }
+
+    /// Writes ahead: sends the value `payload` encodes into a slot of this thread's burst,
+    /// without waiting. `None` if the burst has no slot left (write the usual way);
+    /// `Some(false)` if the home could not be reached.
+    pub(crate) fn write_ahead(&self, payload: &[u8]) -> Option<bool> {
+        let sent = self.link.with_burst(self.end, |connections| {
+            let credit = connections.burst.as_ref().map_or(0, |burst| burst.credit);
+            if credit == 0 {
+                return None;
+            }
+            let address = self.link.address.clone();
+            let request = OperationRequest {
+                end: self.end,
+                operation: Operation::WriteAhead,
+            };
+            let sent = connections
+                .to(&address)
+                .is_some_and(|connection| connection.send_with_payload(&request, payload).is_ok());
+            match (&mut connections.burst, sent) {
+                (Some(burst), true) => {
+                    burst.credit -= 1;
+                    burst.unsettled = true;
+                }
+                _ => {
+                    connections.open.remove(&address);
+                    connections.burst = None;
+                }
+            }
+            Some(sent)
+        })??;
+        if sent {
+            self.ahead.fetch_add(1, Ordering::AcqRel);
+        }
+        Some(sent)
     }
 
     pub(crate) fn link(&self) -> &Arc<Link> {
@@ -261,6 +468,7 @@ impl RemoteEnd {
             }
             | Operation::WriteFollowing {
                 wait: Wait::Forever,
+                ..
             }
             | Operation::WriteThenRead { .. } => Some(Waiting::Write(self.name.clone())),
             _ => None,
@@ -276,7 +484,11 @@ impl RemoteEnd {
 
 impl Drop for RemoteEnd {
     fn drop(&mut self) {
-        self.link.tell(&SessionRequest::Detach { end: self.end });
+        flush_writes_ahead();
+        self.link.tell(&SessionRequest::Detach {
+            end: self.end,
+            ahead: *self.ahead.get_mut(),
+        });
     }
 }
 

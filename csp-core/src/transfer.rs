@@ -15,10 +15,12 @@
 use std::any::Any;
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::channel::core::Core;
 use crate::channel::{Deadline, Reader, Shortfall, Writer};
 use crate::error::ChannelName;
 use crate::net::address::Address;
@@ -67,6 +69,21 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
     fn write_encoded(&self, _bytes: &[u8], _wait: Wait) -> OperationReply {
         OperationReply::Unknown
     }
+    /// Puts the value `bytes` encode into a slot granted before (a write ahead); false if
+    /// none was granted or the bytes are not a value of the channel's type.
+    fn write_ahead(&self, _bytes: &[u8]) -> bool {
+        false
+    }
+    /// Reserves slots for the remote end to write ahead into; returns how many more.
+    fn grant(&self) -> u32 {
+        0
+    }
+    /// How many writes ahead have been carried out.
+    fn applied(&self) -> u64 {
+        0
+    }
+    /// Gives back `count` granted slots the remote end will not use.
+    fn return_credit(&self, _count: u32) {}
     /// Leaves an entry for a remote alternation's guard; `Ready` says if already ready.
     fn register(&self, selector: &Arc<Selector>, guard: usize, action: Action) -> OperationReply;
     /// Withdraws that entry (see [`Operation::Unregister`]).
@@ -125,7 +142,7 @@ macro_rules! home_end_common {
         }
 
         fn duplicate(&self) -> Box<dyn HomeEnd> {
-            Box::new($home(self.0.clone()))
+            Box::new($home::new(self.0.clone()))
         }
 
         fn poison(&self) {
@@ -139,7 +156,43 @@ macro_rules! home_end_common {
 }
 
 pub(crate) struct HomeReader<T>(pub(crate) Reader<T>);
-pub(crate) struct HomeWriter<T>(pub(crate) Writer<T>);
+pub(crate) struct HomeWriter<T>(pub(crate) Writer<T>, Credit<T>);
+
+impl<T> HomeReader<T> {
+    fn new(reader: Reader<T>) -> Self {
+        HomeReader(reader)
+    }
+}
+
+impl<T> HomeWriter<T> {
+    fn new(writer: Writer<T>) -> Self {
+        let credit = Credit {
+            core: writer.core().cloned(),
+            granted: AtomicUsize::new(0),
+            applied: AtomicU64::new(0),
+        };
+        HomeWriter(writer, credit)
+    }
+}
+
+/// The buffer slots a home writer's remote end may fill without waiting for an answer (its
+/// writes ahead), and how many writes ahead arrived; unused slots go back when it drops.
+pub(crate) struct Credit<T> {
+    core: Option<Arc<Core<T>>>,
+    granted: AtomicUsize,
+    applied: AtomicU64,
+}
+
+impl<T> Drop for Credit<T> {
+    fn drop(&mut self) {
+        if let Some(core) = &self.core {
+            core.unreserve(*self.granted.get_mut());
+        }
+    }
+}
+
+/// The most slots one remote writer is given to write ahead into.
+const MOST_CREDIT: usize = 64;
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T> {
     home_end_common!(HomeReader, "Reader");
@@ -206,6 +259,55 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
         }
     }
 
+    fn write_ahead(&self, bytes: &[u8]) -> bool {
+        let (Some(core), Ok(value)) = (&self.1.core, postcard::from_bytes::<T>(bytes)) else {
+            return false;
+        };
+        let had = self
+            .1
+            .granted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |granted| {
+                granted.checked_sub(1)
+            });
+        if had.is_err() {
+            return false; // more writes ahead than slots granted: a broken peer
+        }
+        // A channel that failed meanwhile drops the value, as it would have dropped it
+        // from its buffer.
+        let _ = core.deposit_reserved(value);
+        self.1.applied.fetch_add(1, Ordering::AcqRel);
+        true
+    }
+
+    fn grant(&self) -> u32 {
+        let Some(core) = &self.1.core else {
+            return 0;
+        };
+        let most = (core.capacity() / 2).min(MOST_CREDIT);
+        let held = self.1.granted.load(Ordering::Acquire);
+        let granted = core.reserve(most.saturating_sub(held));
+        self.1.granted.fetch_add(granted, Ordering::AcqRel);
+        u32::try_from(granted).unwrap_or(0)
+    }
+
+    fn applied(&self) -> u64 {
+        self.1.applied.load(Ordering::Acquire)
+    }
+
+    fn return_credit(&self, count: u32) {
+        let count = count as usize;
+        let returned = self
+            .1
+            .granted
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |granted| {
+                Some(granted.saturating_sub(count))
+            })
+            .map_or(0, |granted| granted.min(count));
+        if let Some(core) = &self.1.core {
+            core.unreserve(returned);
+        }
+    }
+
     fn perform(&self, operation: Operation) -> OperationReply {
         match operation {
             Operation::Write { value, wait } => self.write_encoded(&value, wait),
@@ -268,6 +370,11 @@ pub(crate) struct TicketScope {
 
 impl TicketScope {
     /// Runs `encode`, collecting the tickets it lends out.
+    /// Whether no end was lent in this transfer.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.lent.is_empty()
+    }
+
     pub(crate) fn collect<R>(encode: impl FnOnce() -> R) -> (R, TicketScope) {
         let outer = SCOPE.with(|scope| scope.borrow_mut().replace(Vec::new()));
         let result = encode();
@@ -406,7 +513,7 @@ macro_rules! end_serde {
         impl<T: Serialize + DeserializeOwned + Send + 'static> Serialize for $end<T> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let token = match self.as_remote() {
-                    None => lend_here(Box::new($home(self.clone())), self.name(), $side),
+                    None => lend_here(Box::new($home::new(self.clone())), self.name(), $side),
                     Some(remote) => lend_away(
                         remote,
                         fingerprint::<T>($side),

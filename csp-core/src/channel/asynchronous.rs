@@ -110,6 +110,7 @@ impl<T: Send> Reader<T> {
         let Some(core) = self.core() else {
             return self.read_until(deadline);
         };
+        crate::remote::flush_writes_ahead();
         let now = matches!(deadline, Deadline::Now);
         loop {
             let selector = match core.begin_read(|| (!now).then(Selector::for_task)) {
@@ -183,6 +184,7 @@ impl<T: Send> Writer<T> {
         let Some(core) = self.core() else {
             return self.write_until(value, deadline);
         };
+        crate::remote::flush_writes_ahead();
         let now = matches!(deadline, Deadline::Now);
         loop {
             let selector = match core.begin_write(value, || (!now).then(Selector::for_task)) {

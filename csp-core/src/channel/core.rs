@@ -57,6 +57,9 @@ pub(crate) struct State<T> {
     /// retires only when the hold is released (see [`Core::hold`]).
     holds: usize,
     retire_pending: [bool; 2],
+    /// Buffer slots promised to values on their way from writers in other OS processes
+    /// (their writes ahead, see [`Core::reserve`]): not room for anyone else.
+    reserved: usize,
 }
 
 /// One channel: its name, capacity and state.
@@ -113,6 +116,7 @@ impl<T> Core<T> {
                 messages: 0,
                 holds: 0,
                 retire_pending: [false; 2],
+                reserved: 0,
             }),
         }
     }
@@ -287,6 +291,19 @@ impl<T> Core<T> {
         if state.readers_retired {
             return Err((value, Some(self.retired())));
         }
+        let value = match self.deliver(state, value, wake) {
+            Ok(()) => return Ok(()),
+            Err(value) => value,
+        };
+        if state.buffer.len() + state.reserved < self.capacity {
+            state.buffer.push_back(value);
+            return Ok(());
+        }
+        Err((value, None))
+    }
+
+    /// Hands `value` to a waiting reader, if one waits past an empty buffer.
+    fn deliver(&self, state: &mut State<T>, value: T, wake: &mut Wake) -> Result<(), T> {
         // Straight to a waiting reader only past an empty buffer: values leave in order. (A
         // reader can wait while values are buffered: an alternation withdrawing its entries.)
         let direct = state.buffer.is_empty();
@@ -299,11 +316,61 @@ impl<T> Core<T> {
                 return Ok(());
             }
         }
-        if state.buffer.len() < self.capacity {
-            state.buffer.push_back(value);
-            return Ok(());
+        Err(value)
+    }
+
+    /// Reserves up to `wanted` buffer slots for values a writer in another OS process sends
+    /// ahead without waiting for an answer; returns how many were reserved (none for a
+    /// channel that failed, or whose buffer has no room left).
+    pub(crate) fn reserve(&self, wanted: usize) -> usize {
+        let mut state = self.lock();
+        if state.poisoned_by.is_some() || state.readers_retired {
+            return 0;
         }
-        Err((value, None))
+        let free = self
+            .capacity
+            .saturating_sub(state.buffer.len() + state.reserved);
+        let granted = wanted.min(free);
+        state.reserved += granted;
+        granted
+    }
+
+    /// Puts a value into a slot [`reserve`](Core::reserve) kept for it: it never waits.
+    ///
+    /// # Errors
+    ///
+    /// The channel's error, with the value, if it was poisoned or its readers retired since.
+    pub(crate) fn deposit_reserved(&self, value: T) -> Result<(), (T, ChannelError)> {
+        let mut wake = None;
+        let result = {
+            let mut state = self.lock();
+            state.reserved = state.reserved.saturating_sub(1);
+            if state.poisoned_by.is_some() {
+                Err((value, self.poisoned()))
+            } else if state.readers_retired {
+                Err((value, self.retired()))
+            } else {
+                if let Err(value) = self.deliver(&mut state, value, &mut wake) {
+                    state.buffer.push_back(value);
+                }
+                Ok(())
+            }
+        };
+        self::wake(wake);
+        result
+    }
+
+    /// Gives back `count` reserved slots that will not be used, as room for everyone.
+    pub(crate) fn unreserve(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let waiting = {
+            let mut state = self.lock();
+            state.reserved = state.reserved.saturating_sub(count);
+            Self::recheck_all(&mut state)
+        };
+        waiting.iter().for_each(|selector| selector.unpark());
     }
 
     /// Leaves a reader's entry; returns whether the channel is ready for it already (a writer
@@ -361,7 +428,7 @@ impl<T> Core<T> {
         });
         state.poisoned_by.is_some()
             || state.readers_retired
-            || state.buffer.len() < self.capacity
+            || state.buffer.len() + state.reserved < self.capacity
             || state.readers_waiting.iter().any(|entry| {
                 entry.delivered.is_none()
                     && !Selector::same(&entry.selector, selector)

@@ -129,6 +129,7 @@ impl<T> Reader<T> {
     }
 
     pub(crate) fn read_until(&self, deadline: Deadline) -> Result<T, Shortfall> {
+        crate::remote::flush_writes_ahead();
         let core = match &self.backend {
             Backend::Local(core) => &**core,
             Backend::Remote { end, decode } => return read_remote(end, *decode, deadline),
@@ -307,6 +308,7 @@ fn read_remote<T>(
         OperationReply::TimedOut => Err(Shortfall::TimedOut),
         OperationReply::Failed(error) => Err(Shortfall::Failed(error)),
         OperationReply::Done
+        | OperationReply::Granted(_)
         | OperationReply::Ready(_)
         | OperationReply::NotWritten(_)
         | OperationReply::Unknown => Err(Shortfall::Failed(end.poisoned())),

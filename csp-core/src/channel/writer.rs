@@ -138,6 +138,7 @@ impl<T> Writer<T> {
             Backend::Local(core) => &**core,
             Backend::Remote { end, encode } => return write_remote(end, *encode, value, deadline),
         };
+        crate::remote::flush_writes_ahead();
         let wait = match deadline {
             Deadline::Now => None,
             Deadline::Never => Some(None),
@@ -373,15 +374,35 @@ fn write_remote<T>(
             return Err((value, Shortfall::Failed(end.poisoned())));
         }
     };
+    // A blocking write of a value without ends inside, into a slot the home reserved for
+    // this end: sent ahead, without waiting (see `remote::flush_writes_ahead`).
+    let plain = matches!(deadline, Deadline::Never) && lent.is_empty();
+    if plain && let Some(sent) = end.write_ahead(&bytes) {
+        crate::transfer::recycle(bytes);
+        return if sent {
+            Ok(())
+        } else {
+            Err((value, Shortfall::Failed(end.poisoned())))
+        };
+    }
     // The encoding follows the request in the frame: it is not copied into the request.
     let write = Operation::WriteFollowing {
         wait: deadline.wait(),
+        ask_credit: plain && end.asks_credit(),
     };
     let reply = end.operate_with(write, &bytes, |reply, _| reply);
     crate::transfer::recycle(bytes);
     drop(lent);
     match reply {
+        OperationReply::Done if plain => {
+            end.wrote(0);
+            Ok(())
+        }
         OperationReply::Done => Ok(()),
+        OperationReply::Granted(granted) => {
+            end.wrote(granted);
+            Ok(())
+        }
         OperationReply::NotReady => Err((value, Shortfall::NotReady)),
         OperationReply::TimedOut => Err((value, Shortfall::TimedOut)),
         OperationReply::Failed(error) => Err((value, Shortfall::Failed(error))),

@@ -103,7 +103,9 @@ pub(crate) enum SessionRequest {
     /// Drop an unclaimed ticket. No answer.
     DropTicket { ticket: u64 },
     /// Drop an attached end (retiring it if it was the last). No answer.
-    Detach { end: u64 },
+    /// Drop the end once `ahead` writes ahead through it were carried out (they travel on
+    /// other connections and may still be on their way).
+    Detach { end: u64, ahead: u64 },
 }
 
 /// An answer on a session connection.
@@ -131,6 +133,16 @@ pub(crate) enum Operation {
     /// the request itself).
     WriteFollowing {
         wait: Wait,
+        /// Asks for slots to write ahead into (answered `Granted` if any were reserved).
+        ask_credit: bool,
+    },
+    /// As `WriteFollowing`, into a slot granted before: carried out without an answer.
+    WriteAhead,
+    /// Answered `Done` once everything sent before it on this connection was carried out.
+    Sync,
+    /// Gives back `count` slots granted for writes ahead that will not be used; no answer.
+    ReturnCredit {
+        count: u32,
     },
     /// Write `value` on this end, then read from `then_read`, another end attached here:
     /// a request and its answer in one round trip. Answered as the read is, or by
@@ -176,6 +188,8 @@ pub(crate) enum OperationReply {
     /// A value, its encoding after the reply in the frame.
     ValueFollowing,
     Done,
+    /// Done, and this many more buffer slots are reserved for writes ahead.
+    Granted(u32),
     /// Whether the channel was ready for the registered guard already.
     Ready(bool),
     NotReady,
