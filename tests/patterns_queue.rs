@@ -74,3 +74,59 @@ fn timeouts_and_non_blocking_forms_report_empty_and_full_and_hand_items_back() {
         assert_eq!(queue.get().unwrap(), 1);
     });
 }
+
+#[process]
+fn put_then_die(queue: Queue<u64>, count: u64) -> Result<(), String> {
+    for n in 0..count {
+        queue.put(n).map_err(|error| error.to_string())?;
+    }
+    std::process::abort(); // every put above returned
+}
+
+#[process]
+fn get_forever(queue: Queue<u64>, pids: Writer<u32>) -> Result<u64, String> {
+    pids.write(std::process::id())
+        .map_err(|error| error.to_string())?;
+    queue.get().map_err(|error| error.to_string())
+}
+
+/// One client's death ends nothing for the others: a producer that dies keeps every item it
+/// put, and a consumer killed while it waits in `get` takes no item with it.
+#[test]
+fn a_client_that_dies_neither_breaks_the_queue_nor_takes_an_item_with_it() {
+    let queue = Queue::new();
+    let died = put_then_die(queue.clone(), 100)
+        .os()
+        .unwrap()
+        .run_timeout(LIMIT);
+    assert!(
+        matches!(died, Err(csp::RunError::ChildDied { .. })),
+        "{died:?}"
+    );
+    let got = within("draining", {
+        let queue = queue.clone();
+        move || (0..100).map(|_| queue.get().unwrap()).collect::<Vec<_>>()
+    });
+    assert_eq!(got, (0..100).collect::<Vec<_>>(), "every put that returned");
+
+    let pids = Channel::new();
+    let consumer = get_forever(queue.clone(), pids.writer())
+        .os()
+        .unwrap()
+        .spawn();
+    let pid = pids.reader().read_timeout(LIMIT).unwrap();
+    // Let its get reach the queue's home, then kill it there.
+    std::thread::sleep(Duration::from_millis(50));
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(consumer.join_timeout(LIMIT).is_err());
+    queue.put(7).unwrap();
+    assert_eq!(
+        queue.get_timeout(LIMIT),
+        Ok(7),
+        "the item went to a live consumer"
+    );
+    assert_eq!(queue.len(), Ok(0));
+}

@@ -120,9 +120,10 @@ pub(crate) struct Node {
     tickets: Mutex<HashMap<u64, Ticket>>,
     attached: Mutex<HashMap<u64, Attached>>,
     next_id: AtomicU64,
-    /// How many operations connections each OS process (by its id) has open to this node:
-    /// the frames a dead process left in them are carried out before its ends are poisoned.
-    operations: Mutex<HashMap<u64, usize>>,
+    /// The operations connections each OS process (by its id) has open to this node, by
+    /// the selector of the thread serving each: the frames a dead process left in them are
+    /// carried out before its ends are dropped, and a wait they do for it is stopped.
+    operations: Mutex<HashMap<u64, Vec<Arc<Selector>>>>,
     operations_closed: Condvar,
 }
 
@@ -285,12 +286,27 @@ impl Node {
 
     /// Waits (bounded) until `process` has no operations connection open here: a process
     /// that died left its last writes ahead in them, and they are carried out first.
+    ///
+    /// A thread serving it that waits on a channel for it (a read nobody writes, say) would
+    /// never see it is gone: that wait is stopped, so it takes no value for the dead reader.
     fn drain_operations_of(&self, process: u64) {
-        let operations = lock(&self.operations);
-        let _drained = self
-            .operations_closed
-            .wait_timeout_while(operations, SETTLE_LIMIT, |open| open.contains_key(&process))
-            .unwrap_or_else(|p| p.into_inner());
+        let started = std::time::Instant::now();
+        let mut operations = lock(&self.operations);
+        while let Some(serving) = operations.get(&process) {
+            if started.elapsed() > SETTLE_LIMIT {
+                return;
+            }
+            for selector in serving {
+                if selector.try_declare_deadlock() {
+                    selector.unpark();
+                }
+            }
+            operations = self
+                .operations_closed
+                .wait_timeout(operations, std::time::Duration::from_millis(5))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
     }
 
     /// The session closed: poison and drop every end still attached through it, and every
@@ -321,10 +337,10 @@ impl Node {
             ids.iter().filter_map(|id| tickets.remove(id)).collect()
         };
         for orphan in &orphans {
-            orphan.end.poison();
+            orphan.end.peer_died();
         }
         for ticket in &unclaimed {
-            ticket.end.poison();
+            ticket.end.peer_died();
         }
     }
 }
@@ -420,12 +436,16 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
                 .accept_shared_memory()
                 .map_err(|error| format!("moving to shared memory: {error}"))?;
             let node = node();
-            *lock(&node.operations).entry(process).or_default() += 1;
+            let selector = Selector::of_this_thread();
+            lock(&node.operations)
+                .entry(process)
+                .or_default()
+                .push(Arc::clone(&selector));
             serve_operations(&mut connection);
             let mut operations = lock(&node.operations);
             if let Some(open) = operations.get_mut(&process) {
-                *open -= 1;
-                if *open == 0 {
+                open.retain(|serving| !Arc::ptr_eq(serving, &selector));
+                if open.is_empty() {
                     operations.remove(&process);
                 }
             }
@@ -553,6 +573,7 @@ fn serve_operations(connection: &mut Connection) {
     // thread has decoded the reply (and so claimed them).
     let mut lent: Option<TicketScope> = None;
     let mut registered = Registered::new();
+    let mut delivering: Option<(Arc<dyn HomeEnd>, Vec<u8>)> = None;
     loop {
         // A written value's encoding follows its request in the frame: it is decoded from
         // there, borrowed, without a copy.
@@ -592,8 +613,19 @@ fn serve_operations(connection: &mut Connection) {
             (end, reply, scope)
         });
         let Ok((end, reply, scope)) = received else {
+            // Gone: if it never read the value last sent to it, that value is not lost
+            // where it can be put back (a channel many clients share).
+            if let Some((end, bytes)) = delivering.take()
+                && connection.peer_left_unread()
+            {
+                end.restore_encoded(&bytes);
+            }
             break;
         };
+        // A new request: the answer before it was read.
+        if let Some((_, bytes)) = delivering.take() {
+            crate::transfer::recycle(bytes);
+        }
         lent = Some(scope);
         // A write ahead has no answer.
         let Some(reply) = reply else {
@@ -609,7 +641,11 @@ fn serve_operations(connection: &mut Connection) {
         if let Err(error) = sent {
             // A value taken for the remote reader cannot reach it: say so, loudly, and poison
             // the channel rather than let the value vanish unnoticed.
-            if let (OperationReply::Value(_), Some(end)) = (&reply, &end) {
+            if let (OperationReply::Value(bytes), Some(end)) = (&reply, &end)
+                && end.restore_encoded(bytes)
+            {
+                // A channel many clients share: the value waits for the next reader.
+            } else if let (OperationReply::Value(_), Some(end)) = (&reply, &end) {
                 eprintln!(
                     "csp: channel {}: a value taken for a reader in another OS process could \
                      not be sent ({error}); the channel is poisoned",
@@ -619,8 +655,10 @@ fn serve_operations(connection: &mut Connection) {
             }
             break;
         }
-        if let OperationReply::Value(bytes) = reply {
-            crate::transfer::recycle(bytes); // encoded by `encode_reusing` on this thread
+        // Kept until the next request shows it was read (then recycled: it was encoded by
+        // `encode_reusing` on this thread).
+        if let (OperationReply::Value(bytes), Some(end)) = (reply, end) {
+            delivering = Some((end, bytes));
         }
     }
     // The remote thread is gone: withdraw whatever its alternation had left here.

@@ -64,6 +64,14 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
     fn name(&self) -> &ChannelName;
     fn duplicate(&self) -> Box<dyn HomeEnd>;
     fn poison(&self);
+    /// The OS process that held this end died: poison the channel, unless it is one that
+    /// survives dead peers (see `Core::survive_dead_peers`).
+    fn peer_died(&self);
+    /// Puts back a value taken for a reader that died before it got it; false (the value
+    /// is lost) unless the channel survives dead peers.
+    fn restore_encoded(&self, _bytes: &[u8]) -> bool {
+        false
+    }
     fn perform(&self, operation: Operation) -> OperationReply;
     /// Writes the value `bytes` encode (a writer's end only).
     fn write_encoded(&self, _bytes: &[u8], _wait: Wait) -> OperationReply {
@@ -149,6 +157,12 @@ macro_rules! home_end_common {
             self.0.poison();
         }
 
+        fn peer_died(&self) {
+            if !self.0.core().is_some_and(|core| core.survives_dead_peers()) {
+                self.0.poison();
+            }
+        }
+
         fn into_any(self: Box<Self>) -> Box<dyn Any> {
             self
         }
@@ -196,6 +210,16 @@ const MOST_CREDIT: usize = 64;
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T> {
     home_end_common!(HomeReader, "Reader");
+
+    fn restore_encoded(&self, bytes: &[u8]) -> bool {
+        match (self.0.core(), postcard::from_bytes::<T>(bytes)) {
+            (Some(core), Ok(value)) if core.survives_dead_peers() => {
+                core.restore(value);
+                true
+            }
+            _ => false,
+        }
+    }
 
     fn perform(&self, operation: Operation) -> OperationReply {
         match operation {

@@ -202,6 +202,11 @@ impl Selector {
     ///
     /// A thread runs one blocking operation at a time and removes every entry that names its
     /// selector before the operation returns, so re-using one selector per thread is safe.
+    /// This thread's selector, as it is (not readied for a new wait).
+    pub(crate) fn of_this_thread() -> Arc<Selector> {
+        CURRENT.with(Arc::clone)
+    }
+
     pub(crate) fn current() -> Arc<Selector> {
         let selector = CURRENT.with(Arc::clone);
         let round = round_of(selector.state.load(Ordering::Relaxed)).wrapping_add(1) & 0xffff_ffff;

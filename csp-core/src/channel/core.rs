@@ -67,6 +67,9 @@ pub(crate) struct Core<T> {
     name: ChannelName,
     capacity: usize,
     state: Mutex<State<T>>,
+    /// Whether the ends of an OS process that died are only dropped, not poisoned (a
+    /// channel many clients share, as a pattern's; see [`Core::survive_dead_peers`]).
+    survives_dead_peers: std::sync::atomic::AtomicBool,
 }
 
 /// The first step of a blocking read or write: done at once, or waiting with an entry. `D`
@@ -104,6 +107,7 @@ impl<T> Core<T> {
         Core {
             name,
             capacity,
+            survives_dead_peers: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State {
                 buffer: VecDeque::with_capacity(capacity.min(1024)),
                 readers_waiting: VecDeque::new(),
@@ -127,6 +131,20 @@ impl<T> Core<T> {
 
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Makes the ends an OS process held die with it quietly: dropped (so its side may
+    /// retire), not poisoned, and a value taken for a reader there that could not reach it
+    /// is put back. For channels that many independent clients share, where one client's
+    /// death must not end the channel for the others.
+    pub(crate) fn survive_dead_peers(&self) {
+        self.survives_dead_peers
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn survives_dead_peers(&self) -> bool {
+        self.survives_dead_peers
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Locks the state. No user code runs while the lock is held (values are moved, never
@@ -345,7 +363,9 @@ impl<T> Core<T> {
         let result = {
             let mut state = self.lock();
             state.reserved = state.reserved.saturating_sub(1);
-            if state.poisoned_by.is_some() {
+            // Poisoned by a writer, the buffer stays readable: a value written ahead before
+            // the poison (its slot was reserved then) joins it.
+            if state.poisoned_by == Some(Side::Reader) {
                 Err((value, self.poisoned()))
             } else if state.readers_retired {
                 Err((value, self.retired()))

@@ -108,6 +108,14 @@ impl<T> Channel<T> {
         Self::with(ChannelName::new(name.into()), capacity)
     }
 
+    /// A buffered channel that many independent clients share (a pattern's): the ends of
+    /// an OS process that dies are dropped, not poisoned (see `Core::survive_dead_peers`).
+    pub(crate) fn shared_by_clients(name: impl Into<String>, capacity: usize) -> Self {
+        let channel = Self::named_buffered(name, capacity);
+        channel.core.survive_dead_peers();
+        channel
+    }
+
     fn with(name: ChannelName, capacity: usize) -> Self {
         crate::deadlock::note_thread();
         Channel {
@@ -148,6 +156,15 @@ impl<T> Channel<T> {
     /// ```
     pub fn len(&self) -> usize {
         self.core.snapshot().buffered
+    }
+
+    /// How many values are buffered and how many were taken by readers so far.
+    pub(crate) fn counts(&self) -> Counts {
+        let snapshot = self.core.snapshot();
+        Counts {
+            buffered: snapshot.buffered,
+            taken: snapshot.messages,
+        }
     }
 
     /// Whether the buffer is empty now.
@@ -208,6 +225,12 @@ pub fn channel<T>() -> (Writer<T>, Reader<T>) {
 pub fn buffered_channel<T>(capacity: usize) -> (Writer<T>, Reader<T>) {
     let channel = Channel::buffered(capacity);
     (channel.writer(), channel.reader())
+}
+
+/// A channel's counts at one moment (see `Channel::counts`).
+pub(crate) struct Counts {
+    pub(crate) buffered: usize,
+    pub(crate) taken: u64,
 }
 
 /// When a blocking operation gives up.

@@ -208,6 +208,15 @@ impl Connection {
         used
     }
 
+    /// Whether the peer left bytes sent to it unread (only a shared-memory connection
+    /// can tell; once the peer is gone, that means it never got them).
+    pub(crate) fn peer_left_unread(&self) -> bool {
+        match &self.transport {
+            Transport::Socket { .. } => false,
+            Transport::Shared(stream) => stream.unread_by_peer(),
+        }
+    }
+
     /// Bounds how long [`receive`](Connection::receive) waits on a socket (`None`: no bound).
     /// A connection on shared memory waits until its peer answers or is gone.
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {

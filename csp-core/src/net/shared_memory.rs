@@ -154,6 +154,11 @@ impl SharedStream {
         }
     }
 
+    /// Whether bytes this side wrote are still in the ring, unread by the peer.
+    pub(crate) fn unread_by_peer(&self) -> bool {
+        self.writable().is_ok_and(|room| room < CAPACITY)
+    }
+
     /// Room left in the ring this side writes.
     fn writable(&self) -> io::Result<usize> {
         let ring = self.side;
@@ -208,11 +213,15 @@ impl SharedStream {
     }
 
     /// Wakes the peer if it said it sleeps.
+    ///
+    /// A peer that is gone cannot be woken, and that is no error here: what was just read
+    /// or written has been read or written (a reader must not lose a frame it already used
+    /// because its writer died since), and the next wait sees the peer gone.
     fn wake_peer(&mut self) -> io::Result<()> {
         fence(Ordering::SeqCst);
         let flag = self.memory.flag(1 - self.side);
         if flag.load(Ordering::SeqCst) == 1 && flag.swap(0, Ordering::SeqCst) == 1 {
-            self.socket.write_all(&[1])?;
+            let _ = self.socket.write_all(&[1]);
         }
         Ok(())
     }

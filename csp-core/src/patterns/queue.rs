@@ -1,17 +1,25 @@
 //! A FIFO queue for many producers and consumers, in any placement: `multiprocessing.Queue`,
 //! `JoinableQueue` and `SimpleQueue` as one pattern.
+//!
+//! The items travel through one buffered channel that every handle writes and reads
+//! directly, so a put and a get cost what a channel write and read cost (and a producer in
+//! another OS process writes ahead, without waiting for each answer); a small server process
+//! beside it keeps what a channel does not know: whether the queue was closed, the tasks
+//! settled by `task_done`, and the joiners. The channel survives its clients: one that dies
+//! only drops its ends, and an item taken for a reader that died on the way is put back.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::error::PatternError;
-use super::service::{self, Client, ClientId, Departure, Replies, Serve, Wire, clone_handle};
+use super::service::{self, Client, ClientId, Departure, Replies, Serve, Wire};
+use crate::channel::{Channel, Deadline, Reader, Shortfall, Writer};
 
-/// A FIFO queue served by its own server process; the handle is cheap to clone and can be
-/// passed to processes in any placement, including other OS processes.
+/// A FIFO queue: a buffered channel of items and a server process for the rest; the handle
+/// is cheap to clone and can be passed to processes in any placement, including other OS
+/// processes.
 ///
 /// Semantics follow `multiprocessing.Queue` with two deliberate differences: items are
 /// typed, and [`close`](Queue::close) closes the queue for everyone (no more puts; readers
@@ -21,6 +29,10 @@ use super::service::{self, Client, ClientId, Departure, Replies, Serve, Wire, cl
 ///
 /// The server lives while any handle does (or, for a queue made by a
 /// [`Manager`](super::Manager), while the manager does).
+///
+/// Like `multiprocessing.Queue`, a put from another OS process may take a moment to show in
+/// [`len`](Queue::len) and [`is_empty`](Queue::is_empty) for *other* processes (it is on its
+/// way); anything the putting process does next, and every get, sees it.
 ///
 /// # Examples
 ///
@@ -47,7 +59,12 @@ use super::service::{self, Client, ClientId, Departure, Replies, Serve, Wire, cl
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "T: Wire")]
 pub struct Queue<T> {
-    client: Client<Request<T>, Reply<T>>,
+    /// Where puts go.
+    items: Writer<T>,
+    /// Where gets come from.
+    taking: Reader<T>,
+    /// The server: closing, task accounting, sizes.
+    control: Client<Request, Reply>,
 }
 
 /// `multiprocessing.JoinableQueue`: every [`Queue`] is joinable.
@@ -55,7 +72,17 @@ pub type JoinableQueue<T> = Queue<T>;
 /// `multiprocessing.SimpleQueue`: a [`Queue`] without a bound.
 pub type SimpleQueue<T> = Queue<T>;
 
-clone_handle!(Queue<T>);
+impl<T: Wire> Clone for Queue<T> {
+    /// Another handle on the same queue.
+    ///
+    /// # Panics
+    ///
+    /// If the server is gone; [`try_clone`](Queue::try_clone) reports that as an error.
+    fn clone(&self) -> Self {
+        self.try_clone()
+            .expect("cloning a handle whose server is gone")
+    }
+}
 
 /// Why a `put` failed; it hands the item back.
 #[derive(PartialEq, Eq, thiserror::Error)]
@@ -66,9 +93,7 @@ pub struct PutError<T> {
 }
 
 impl<T> PutError<T> {
-    /// The item that was not put. `None` only if the server went away after it had taken the
-    /// item (its manager shut down while the put waited for room): the item went with the
-    /// queue's state.
+    /// The item that was not put (always there: a put that fails hands its item back).
     pub fn into_value(self) -> Option<T> {
         self.value
     }
@@ -94,69 +119,49 @@ impl<T> fmt::Debug for PutError<T> {
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(bound = "T: Wire")]
-enum Request<T> {
-    Put { item: T, wait: bool },
-    Get { wait: bool },
+enum Request {
     Size,
     Close,
+    /// Whether the queue was closed (asked when its channel failed).
+    Closed,
     TaskDone,
     Join,
 }
 
 #[derive(Serialize, Deserialize)]
-#[serde(bound = "T: Wire")]
-enum Reply<T> {
+enum Reply {
     Done,
-    Item(T),
-    Full(T),
-    Empty,
-    Closed(Option<T>),
     Size { items: usize, bound: Option<usize> },
+    Closed(bool),
     TooManyTaskDones,
 }
 
+/// What the server keeps beside the channel.
 struct State<T> {
-    items: VecDeque<T>,
+    /// The channel of items, for its counts: items buffered, items taken.
+    items: Channel<T>,
+    /// Poisons the channel from the writing side on close: what is buffered stays readable.
+    closing: Writer<T>,
+    /// Poisons it from the reading side when the server stops (its manager shut down).
+    ending: Reader<T>,
     bound: Option<usize>,
-    getters: VecDeque<ClientId>,
-    putters: VecDeque<(ClientId, T)>,
-    joiners: Vec<ClientId>,
-    unfinished: usize,
     closed: bool,
+    settled: u64,
+    joiners: Vec<ClientId>,
 }
 
-impl<T: Wire> State<T> {
-    fn has_room(&self) -> bool {
-        self.bound.is_none_or(|bound| self.items.len() < bound)
+impl<T> State<T> {
+    /// Items put and not yet settled by `task_done`: those taken plus those buffered.
+    fn unfinished(&self) -> u64 {
+        let counts = self.items.counts();
+        (counts.taken + counts.buffered as u64).saturating_sub(self.settled)
     }
 
-    /// Hands items to waiting getters and room to waiting putters, as far as possible.
-    fn settle(&mut self, replies: &mut Replies<'_, Self>) {
-        loop {
-            if let Some(&getter) = self.getters.front()
-                && let Some(item) = self.items.pop_front()
-            {
-                self.getters.pop_front();
-                replies.send(getter, Reply::Item(item));
-                continue;
-            }
-            if self.has_room()
-                && let Some((putter, item)) = self.putters.pop_front()
-            {
-                self.items.push_back(item);
-                self.unfinished += 1;
-                replies.send(putter, Reply::Done);
-                continue;
-            }
-            break;
-        }
-        if self.closed && self.items.is_empty() {
-            for getter in self.getters.drain(..) {
-                replies.send(getter, Reply::Closed(None));
-            }
-        }
-        if self.unfinished == 0 {
+    fn release_joiners(&mut self, replies: &mut Replies<'_, Self>)
+    where
+        T: Wire,
+    {
+        if self.unfinished() == 0 {
             for joiner in self.joiners.drain(..) {
                 replies.send(joiner, Reply::Done);
             }
@@ -164,33 +169,20 @@ impl<T: Wire> State<T> {
     }
 }
 
-impl<T: Wire> Serve for State<T> {
-    type Request = Request<T>;
-    type Reply = Reply<T>;
+impl<T> Drop for State<T> {
+    fn drop(&mut self) {
+        // The server stops: its clients are gone, or its manager shut down. Handles still
+        // about (a manager's) find the queue gone.
+        self.ending.poison();
+    }
+}
 
-    fn handle(&mut self, client: ClientId, request: Request<T>, replies: &mut Replies<'_, Self>) {
+impl<T: Wire> Serve for State<T> {
+    type Request = Request;
+    type Reply = Reply;
+
+    fn handle(&mut self, client: ClientId, request: Request, replies: &mut Replies<'_, Self>) {
         match request {
-            Request::Put { item, .. } if self.closed => {
-                replies.send(client, Reply::Closed(Some(item)));
-            }
-            Request::Put { item, wait } => {
-                if self.has_room() && self.putters.is_empty() {
-                    self.items.push_back(item);
-                    self.unfinished += 1;
-                    replies.send(client, Reply::Done);
-                } else if wait {
-                    self.putters.push_back((client, item));
-                } else {
-                    replies.send(client, Reply::Full(item));
-                }
-            }
-            Request::Get { wait } => {
-                if self.items.is_empty() && !self.closed && !wait {
-                    replies.send(client, Reply::Empty);
-                } else {
-                    self.getters.push_back(client);
-                }
-            }
             Request::Size => replies.send(
                 client,
                 Reply::Size {
@@ -200,43 +192,38 @@ impl<T: Wire> Serve for State<T> {
             ),
             Request::Close => {
                 self.closed = true;
-                for (putter, item) in self.putters.drain(..) {
-                    replies.send(putter, Reply::Closed(Some(item)));
-                }
+                self.closing.poison();
                 replies.send(client, Reply::Done);
             }
-            Request::TaskDone if self.unfinished == 0 => {
+            Request::Closed => replies.send(client, Reply::Closed(self.closed)),
+            Request::TaskDone if self.unfinished() == 0 => {
                 replies.send(client, Reply::TooManyTaskDones);
             }
             Request::TaskDone => {
-                self.unfinished -= 1;
+                self.settled += 1;
                 replies.send(client, Reply::Done);
+                self.release_joiners(replies);
             }
-            Request::Join => self.joiners.push(client),
+            Request::Join => {
+                self.joiners.push(client);
+                self.release_joiners(replies);
+            }
         }
-        self.settle(replies);
     }
 
-    fn cancel(&mut self, client: ClientId, replies: &mut Replies<'_, Self>) -> bool {
-        if let Some(at) = self.putters.iter().position(|(c, _)| *c == client) {
-            let (_, item) = self.putters.remove(at).expect("found");
-            replies.send(client, Reply::Full(item)); // the item goes back to its owner
-            return false;
-        }
-        let before = self.getters.len() + self.joiners.len();
-        self.getters.retain(|&c| c != client);
+    fn cancel(&mut self, client: ClientId, _: &mut Replies<'_, Self>) -> bool {
+        let before = self.joiners.len();
         self.joiners.retain(|&c| c != client);
-        before != self.getters.len() + self.joiners.len()
+        before != self.joiners.len()
     }
 
-    fn depart(&mut self, client: ClientId, _: Departure, replies: &mut Replies<'_, Self>) {
-        // A client gone while putting: its item was never acknowledged, so it is not put.
-        self.putters.retain(|(c, _)| *c != client);
-        self.getters.retain(|&c| c != client);
+    fn depart(&mut self, client: ClientId, _: Departure, _: &mut Replies<'_, Self>) {
         self.joiners.retain(|&c| c != client);
-        self.settle(replies);
     }
 }
+
+/// The items a queue without a bound can hold (its channel's capacity).
+const UNBOUNDED: usize = usize::MAX / 2;
 
 impl<T: Wire> Queue<T> {
     /// A queue without a bound.
@@ -250,17 +237,21 @@ impl<T: Wire> Queue<T> {
     }
 
     pub(crate) fn start(bound: Option<usize>, lifeline: Option<crate::Reader<()>>) -> Queue<T> {
+        let items = Channel::shared_by_clients("queue items", bound.unwrap_or(UNBOUNDED));
+        let (writer, reader) = (items.writer(), items.reader());
         let state = State {
-            items: VecDeque::new(),
+            closing: items.writer(),
+            ending: items.reader(),
+            items,
             bound,
-            getters: VecDeque::new(),
-            putters: VecDeque::new(),
-            joiners: Vec::new(),
-            unfinished: 0,
             closed: false,
+            settled: 0,
+            joiners: Vec::new(),
         };
         Queue {
-            client: service::start("queue", state, lifeline),
+            items: writer,
+            taking: reader,
+            control: service::start("queue", state, lifeline),
         }
     }
 
@@ -271,23 +262,32 @@ impl<T: Wire> Queue<T> {
     /// [`PatternError::Gone`] if the server is gone.
     pub fn try_clone(&self) -> Result<Queue<T>, PatternError> {
         Ok(Queue {
-            client: self.client.try_clone()?,
+            items: self.items.clone(),
+            taking: self.taking.clone(),
+            control: self.control.try_clone()?,
         })
     }
 
-    fn put_with(&self, item: T, timeout: Option<Duration>, wait: bool) -> Result<(), PutError<T>> {
-        let failed = |value, reason| Err(PutError { value, reason });
-        match self
-            .client
-            .call_returning(Request::Put { item, wait }, timeout)
-        {
-            Ok(Some(Reply::Done)) => Ok(()),
-            Ok(Some(Reply::Full(value))) => failed(Some(value), PatternError::Full),
-            Ok(Some(Reply::Closed(Some(value)))) => failed(Some(value), PatternError::Closed),
-            Err((reason, Some(Request::Put { item, .. }))) => failed(Some(item), reason),
-            Err((reason, _)) => failed(None, reason),
-            Ok(_) => failed(None, protocol()),
+    /// Why the channel of items failed: the queue was closed, or its server is gone.
+    fn failed(&self) -> PatternError {
+        match self.control.call(Request::Closed) {
+            Ok(Reply::Closed(true)) => PatternError::Closed,
+            _ => PatternError::Gone {
+                service: "queue".into(),
+            },
         }
+    }
+
+    fn put_until(&self, item: T, deadline: Deadline) -> Result<(), PutError<T>> {
+        self.items
+            .write_until(item, deadline)
+            .map_err(|(item, shortfall)| PutError {
+                value: Some(item),
+                reason: match shortfall {
+                    Shortfall::NotReady | Shortfall::TimedOut => PatternError::Full,
+                    Shortfall::Failed(_) => self.failed(),
+                },
+            })
     }
 
     /// Puts `item` at the back, waiting while the queue is full.
@@ -297,7 +297,7 @@ impl<T: Wire> Queue<T> {
     /// [`PatternError::Closed`] (the item handed back in the [`PutError`]) if the queue is
     /// closed.
     pub fn put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_with(item, None, true)
+        self.put_until(item, Deadline::Never)
     }
 
     /// Puts `item`, waiting at most `timeout` for room.
@@ -306,7 +306,7 @@ impl<T: Wire> Queue<T> {
     ///
     /// As [`put`](Queue::put), and a full queue ([`PutError::is_full`]) when the time passes.
     pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_with(item, Some(timeout), true)
+        self.put_until(item, Deadline::after(timeout))
     }
 
     /// Puts `item` only if there is room now (`put_nowait`).
@@ -315,16 +315,16 @@ impl<T: Wire> Queue<T> {
     ///
     /// As [`put_timeout`](Queue::put_timeout).
     pub fn try_put(&self, item: T) -> Result<(), PutError<T>> {
-        self.put_with(item, None, false)
+        self.put_until(item, Deadline::Now)
     }
 
-    fn get_with(&self, timeout: Option<Duration>, wait: bool) -> Result<T, PatternError> {
-        match self.client.call_timeout(Request::Get { wait }, timeout)? {
-            Some(Reply::Item(item)) => Ok(item),
-            None | Some(Reply::Empty) => Err(PatternError::Empty),
-            Some(Reply::Closed(_)) => Err(PatternError::Closed),
-            Some(_) => Err(protocol()),
-        }
+    fn get_until(&self, deadline: Deadline) -> Result<T, PatternError> {
+        self.taking
+            .read_until(deadline)
+            .map_err(|shortfall| match shortfall {
+                Shortfall::NotReady | Shortfall::TimedOut => PatternError::Empty,
+                Shortfall::Failed(_) => self.failed(),
+            })
     }
 
     /// Takes the item at the front, waiting until there is one.
@@ -334,7 +334,7 @@ impl<T: Wire> Queue<T> {
     /// [`PatternError::Closed`] once the queue is closed and empty; [`PatternError::Gone`] if
     /// the server is gone.
     pub fn get(&self) -> Result<T, PatternError> {
-        self.get_with(None, true)
+        self.get_until(Deadline::Never)
     }
 
     /// Takes the item at the front, waiting at most `timeout`.
@@ -343,7 +343,7 @@ impl<T: Wire> Queue<T> {
     ///
     /// As [`get`](Queue::get), and [`PatternError::Empty`] when the time passes.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, PatternError> {
-        self.get_with(Some(timeout), true)
+        self.get_until(Deadline::after(timeout))
     }
 
     /// Takes the item at the front only if there is one now (`get_nowait`).
@@ -352,11 +352,11 @@ impl<T: Wire> Queue<T> {
     ///
     /// As [`get_timeout`](Queue::get_timeout).
     pub fn try_get(&self) -> Result<T, PatternError> {
-        self.get_with(None, false)
+        self.get_until(Deadline::Now)
     }
 
     fn size(&self) -> Result<(usize, Option<usize>), PatternError> {
-        match self.client.call(Request::Size)? {
+        match self.control.call(Request::Size)? {
             Reply::Size { items, bound } => Ok((items, bound)),
             _ => Err(protocol()),
         }
@@ -390,8 +390,8 @@ impl<T: Wire> Queue<T> {
             .map(|(items, bound)| bound.is_some_and(|bound| items >= bound))
     }
 
-    fn expect_done(&self, request: Request<T>) -> Result<(), PatternError> {
-        match self.client.call(request)? {
+    fn expect_done(&self, request: Request) -> Result<(), PatternError> {
+        match self.control.call(request)? {
             Reply::Done => Ok(()),
             Reply::TooManyTaskDones => Err(PatternError::Misuse(
                 "task_done() called more times than items were put".into(),
