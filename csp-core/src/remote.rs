@@ -5,6 +5,22 @@
 //! one *operations* connection to each home it uses, so that a blocking read on one thread
 //! never holds up another. A home that cannot be reached any more behaves as a poisoned
 //! channel: the operation fails at once with [`ChannelError::Poisoned`].
+//!
+//! # Writes ahead
+//!
+//! Each operation waits for its answer, except in a *burst*: a thread that writes one end of
+//! a buffered channel with blocking writes, twice in a row, asks the home for slots, and the
+//! home reserves up to half the buffer (at most 64 values) for this end. The writes that
+//! follow go out as frames with no answer (`Operation::WriteAhead`) while slots last, and the
+//! next ordinary write asks for more. A write ahead returns before its value is in the
+//! buffer, so the burst ends, before anything else this thread does on a channel, when its
+//! process, a task's poll or the thread ends, and when the end is dropped: the unused slots go
+//! back (`ReturnCredit`) and, unless the next operation travels on the same connection (which
+//! the home serves in order), the thread waits for a `Sync` answer, proof that every value is
+//! in the buffer. A detach carries the number of writes ahead sent through the end, and the
+//! home waits for them before it drops the end; a dead process's operations connections are
+//! drained before its ends are dropped. Values with channel ends inside, timed and
+//! non-blocking writes, and rendezvous channels are never written ahead.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
