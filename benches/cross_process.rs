@@ -217,7 +217,7 @@ fn profile(case: &str) {
     );
     let capacity = std::env::var("CSP_PROFILE_BUFFER").map_or(0, |c| c.parse().unwrap());
     let seconds = csp_run_buffered::<ByteBuf>(size, count, one_way, capacity);
-    println!("{case}: {} per operation over {count}", micros(seconds));
+    println!("{case}: {:.0} ns per operation over {count}", seconds * 1e9);
 }
 
 #[csp::main]

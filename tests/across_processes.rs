@@ -662,3 +662,28 @@ fn an_end_in_transit_when_its_holder_dies_is_poisoned_not_leaked() {
         Err(RunError::ChildDied { .. })
     ));
 }
+
+#[process]
+fn read_one_then_let_go(input: Reader<u64>, hold: Reader<()>) -> Result<u64, csp::Error> {
+    let first = input.read()?;
+    drop(input); // the only reader: the channel's reading side retires
+    hold.read()?; // while this OS process lives on
+    Ok(first)
+}
+
+#[test]
+fn a_reader_in_a_child_that_lets_go_retires_the_channel_while_the_child_lives() {
+    let (numbers, hold) = (Channel::<u64>::named("numbers"), Channel::<()>::new());
+    let writer = numbers.writer();
+    let child = read_one_then_let_go(numbers.reader(), hold.reader())
+        .os()
+        .unwrap()
+        .spawn();
+    drop(numbers);
+    writer.write(1).unwrap();
+    let refused = start(move || writer.write(2));
+    let error = join("a write to a channel whose reader let go", refused).unwrap_err();
+    assert!(error.error.is_retired(), "{}", error.error);
+    hold.writer().write(()).unwrap();
+    assert_eq!(child.join_timeout(LIMIT).unwrap().unwrap(), 1);
+}

@@ -573,7 +573,8 @@ fn serve_operations(connection: &mut Connection) {
     // thread has decoded the reply (and so claimed them).
     let mut lent: Option<TicketScope> = None;
     let mut registered = Registered::new();
-    let mut delivering: Option<(Arc<dyn HomeEnd>, Vec<u8>)> = None;
+    let mut delivering: Option<(std::sync::Weak<dyn HomeEnd>, Vec<u8>)> = None;
+    let mut last: Option<(u64, std::sync::Weak<dyn HomeEnd>)> = None;
     loop {
         // A written value's encoding follows its request in the frame: it is decoded from
         // there, borrowed, without a copy.
@@ -583,7 +584,16 @@ fn serve_operations(connection: &mut Connection) {
                 // Everything before it on this connection was carried out.
                 return (None, Some(OperationReply::Done), TicketScope::default());
             }
-            let end = node().attached(request.end);
+            // Most requests name the end the one before named. (Held weakly: an end
+            // detached meanwhile must really go.)
+            let end = match &last {
+                Some((id, end)) if *id == request.end => end.upgrade(),
+                _ => None,
+            }
+            .or_else(|| node().attached(request.end));
+            if let Some(end) = &end {
+                last = Some((request.end, Arc::downgrade(end)));
+            }
             let answered = !matches!(
                 request.operation,
                 Operation::WriteAhead | Operation::ReturnCredit { .. }
@@ -617,6 +627,7 @@ fn serve_operations(connection: &mut Connection) {
             // where it can be put back (a channel many clients share).
             if let Some((end, bytes)) = delivering.take()
                 && connection.peer_left_unread()
+                && let Some(end) = end.upgrade()
             {
                 end.restore_encoded(&bytes);
             }
@@ -657,8 +668,9 @@ fn serve_operations(connection: &mut Connection) {
         }
         // Kept until the next request shows it was read (then recycled: it was encoded by
         // `encode_reusing` on this thread).
+        // (Held weakly: a reader that detaches meanwhile must really go.)
         if let (OperationReply::Value(bytes), Some(end)) = (reply, end) {
-            delivering = Some((end, bytes));
+            delivering = Some((Arc::downgrade(&end), bytes));
         }
     }
     // The remote thread is gone: withdraw whatever its alternation had left here.

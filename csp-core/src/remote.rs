@@ -181,7 +181,7 @@ impl Link {
             let reply =
                 sent.and_then(|()| deadlock::away(waiting, || ops.receive_with(use_reply).ok()));
             if reply.is_none() {
-                connections.open.remove(&self.address);
+                connections.close(&self.address);
                 connections.burst = None;
                 BURSTING.with(|bursting| bursting.set(false));
             }
@@ -221,25 +221,35 @@ struct Burst {
     asking: bool,
 }
 
-/// A thread's operations connections, one per home it uses, and its burst.
+/// A thread's operations connections, one per home it uses (a few: looked up by comparing
+/// addresses, cheaper than hashing them on every operation), and its burst.
 #[derive(Default)]
 struct ThreadConnections {
-    open: HashMap<Address, Connection>,
+    open: Vec<(Address, Connection)>,
     burst: Option<Burst>,
 }
 
 impl ThreadConnections {
     /// The connection to the home at `address`, made on first use.
     fn to(&mut self, address: &Address) -> Option<&mut Connection> {
-        if !self.open.contains_key(address) {
-            let hello = Hello::Operations {
-                process: process_id(),
-            };
-            let mut connection = connect(address, &hello).ok()?;
-            connection.offer_shared_memory().ok()?;
-            self.open.insert(address.clone(), connection);
-        }
-        self.open.get_mut(address)
+        let at = match self.open.iter().position(|(open, _)| open == address) {
+            Some(at) => at,
+            None => {
+                let hello = Hello::Operations {
+                    process: process_id(),
+                };
+                let mut connection = connect(address, &hello).ok()?;
+                connection.offer_shared_memory().ok()?;
+                self.open.push((address.clone(), connection));
+                self.open.len() - 1
+            }
+        };
+        Some(&mut self.open[at].1)
+    }
+
+    /// Drops the connection to `address` (it failed).
+    fn close(&mut self, address: &Address) {
+        self.open.retain(|(open, _)| open != address);
     }
 
     /// Ends the burst unless the next operation is a write of its end (`continues`): gives
@@ -262,7 +272,11 @@ impl ThreadConnections {
         let Some(burst) = self.burst.take() else {
             return;
         };
-        let Some(connection) = self.open.get_mut(&burst.address) else {
+        let Some((_, connection)) = self
+            .open
+            .iter_mut()
+            .find(|(open, _)| *open == burst.address)
+        else {
             return;
         };
         let mut ok = true;
@@ -288,7 +302,7 @@ impl ThreadConnections {
                 .is_some();
         }
         if !ok {
-            self.open.remove(&burst.address);
+            self.close(&burst.address);
         }
     }
 }
@@ -388,13 +402,13 @@ impl RemoteEnd {
             if credit == 0 {
                 return None;
             }
-            let address = self.link.address.clone();
+            let address = &self.link.address;
             let request = OperationRequest {
                 end: self.end,
                 operation: Operation::WriteAhead,
             };
             let sent = connections
-                .to(&address)
+                .to(address)
                 .is_some_and(|connection| connection.send_with_payload(&request, payload).is_ok());
             match (&mut connections.burst, sent) {
                 (Some(burst), true) => {
@@ -402,7 +416,7 @@ impl RemoteEnd {
                     burst.unsettled = true;
                 }
                 _ => {
-                    connections.open.remove(&address);
+                    connections.close(address);
                     connections.burst = None;
                 }
             }
