@@ -149,11 +149,7 @@ impl Alternation {
                 Woken::Selected(index) => break index,
                 Woken::Recheck => continue,
                 Woken::Deadlocked => return Err(Self::deadlocked(guards)),
-                Woken::TimedOut => {
-                    break timeout
-                        .map(|(_, index)| index)
-                        .expect("timed out with a timeout guard");
-                }
+                Woken::TimedOut => break Self::timed_out(timeout),
             }
         };
         self.next_start = chosen + 1;
@@ -264,15 +260,18 @@ impl Alternation {
                     let plain = waiting.plain();
                     return Err(Self::deadlocked(&plain));
                 }
-                Woken::TimedOut => {
-                    break timeout
-                        .map(|(_, index)| index)
-                        .expect("timed out with a timeout guard");
-                }
+                Woken::TimedOut => break Self::timed_out(timeout),
             }
         };
         self.next_start = chosen + 1;
         Ok(chosen)
+    }
+
+    /// The guard chosen when the wait timed out: the earliest enabled timeout.
+    fn timed_out<T>(timeout: Option<(T, usize)>) -> usize {
+        timeout
+            .map(|(_, index)| index)
+            .expect("timed out with a timeout guard")
     }
 
     /// Tries every enabled guard once, in order; the first that completes is chosen.

@@ -19,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Begun, Core, Ended};
+use super::core::{Begun, Core};
 use super::reader::read_error;
 use super::writer::write_error;
 use super::{Deadline, Reader, Shortfall, Writer};
@@ -129,11 +129,11 @@ impl<T: Send> Reader<T> {
                 .wait_async(instant(deadline), move || Some(Waiting::Read(name)))
                 .await;
             pending.armed = false;
-            match core.end_read(&selector, woken) {
-                Ended::Done(value) => return Ok(value),
-                Ended::Again(()) => {}
-                Ended::TimedOut(()) => return Err(Shortfall::TimedOut),
-                Ended::Deadlocked(()) => return Err(Shortfall::Failed(core.deadlocked())),
+            if let Ok(outcome) = core
+                .end_read(&selector, woken)
+                .outcome(|| core.deadlocked())
+            {
+                return outcome.map_err(|((), shortfall)| shortfall);
             }
         }
     }
@@ -203,13 +203,12 @@ impl<T: Send> Writer<T> {
                 .wait_async(instant(deadline), move || Some(Waiting::Write(name)))
                 .await;
             pending.armed = false;
-            value = match core.end_write(&selector, woken) {
-                Ended::Done(()) => return Ok(()),
-                Ended::Again(unsent) => unsent,
-                Ended::TimedOut(unsent) => return Err((unsent, Shortfall::TimedOut)),
-                Ended::Deadlocked(unsent) => {
-                    return Err((unsent, Shortfall::Failed(core.deadlocked())));
-                }
+            value = match core
+                .end_write(&selector, woken)
+                .outcome(|| core.deadlocked())
+            {
+                Ok(outcome) => return outcome,
+                Err(unsent) => unsent,
             };
         }
     }

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::Shortfall;
 use crate::error::{ChannelError, ChannelName};
 use crate::wait::{Selector, Woken};
 
@@ -91,6 +92,23 @@ pub(crate) enum Ended<D, V> {
     Again(V),
     TimedOut(V),
     Deadlocked(V),
+}
+
+impl<D, V> Ended<D, V> {
+    /// What a blocking or async read or write does with the end of its wait: return the
+    /// outcome (`Ok`), or look again with what it hands back (`Err`). `deadlocked` is the
+    /// channel's error for a wait the deadlock monitor ended.
+    pub(crate) fn outcome(
+        self,
+        deadlocked: impl FnOnce() -> ChannelError,
+    ) -> Result<Result<D, (V, Shortfall)>, V> {
+        match self {
+            Ended::Done(done) => Ok(Ok(done)),
+            Ended::Again(retry) => Err(retry),
+            Ended::TimedOut(back) => Ok(Err((back, Shortfall::TimedOut))),
+            Ended::Deadlocked(back) => Ok(Err((back, Shortfall::Failed(deadlocked())))),
+        }
+    }
 }
 
 /// A selector to wake once the channel lock is released.

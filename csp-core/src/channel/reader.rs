@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Attempt, Begun, Core, Ended, Side};
+use super::core::{Attempt, Begun, Core, Side};
 use super::{Deadline, Shortfall};
 use crate::deadlock::Waiting;
 use crate::error::{ChannelError, ReadTimeoutError, TryReadError};
@@ -147,11 +147,11 @@ impl<T> Reader<T> {
                 Begun::Waiting(selector) => selector,
             };
             let woken = selector.wait(wait.flatten(), || Some(Waiting::Read(core.name().clone())));
-            match core.end_read(&selector, woken) {
-                Ended::Done(value) => return Ok(value),
-                Ended::Again(()) => {}
-                Ended::TimedOut(()) => return Err(Shortfall::TimedOut),
-                Ended::Deadlocked(()) => return Err(Shortfall::Failed(core.deadlocked())),
+            if let Ok(outcome) = core
+                .end_read(&selector, woken)
+                .outcome(|| core.deadlocked())
+            {
+                return outcome.map_err(|((), shortfall)| shortfall);
             }
         }
     }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::core::{Begun, Core, Ended, Side};
+use super::core::{Begun, Core, Side};
 use super::{Deadline, Reader, Shortfall};
 use crate::channel::core::Attempt;
 use crate::deadlock::Waiting;
@@ -152,13 +152,12 @@ impl<T> Writer<T> {
                 Begun::Waiting(selector) => selector,
             };
             let woken = selector.wait(wait.flatten(), || Some(Waiting::Write(core.name().clone())));
-            value = match core.end_write(&selector, woken) {
-                Ended::Done(()) => return Ok(()),
-                Ended::Again(unsent) => unsent,
-                Ended::TimedOut(unsent) => return Err((unsent, Shortfall::TimedOut)),
-                Ended::Deadlocked(unsent) => {
-                    return Err((unsent, Shortfall::Failed(core.deadlocked())));
-                }
+            value = match core
+                .end_write(&selector, woken)
+                .outcome(|| core.deadlocked())
+            {
+                Ok(outcome) => return outcome,
+                Err(unsent) => unsent,
             };
         }
     }
