@@ -147,12 +147,14 @@ fn csp_run_buffered<P: Payload>(size: usize, count: u32, one_way: bool, capacity
             reader.read().unwrap();
         }
     } else {
-        writer.write(payload.clone()).unwrap();
-        reader.read().unwrap();
+        // One message goes round, as in a ping-pong (and as the Python peer sends one
+        // object): the value read back is the next one written, so no copy is made here.
+        writer.write(payload).unwrap();
+        let mut message = reader.read().unwrap();
         started = Instant::now();
         for _ in 0..count {
-            writer.write(payload.clone()).unwrap();
-            reader.read().unwrap();
+            writer.write(message).unwrap();
+            message = reader.read().unwrap();
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
