@@ -212,6 +212,23 @@ fn main() {
             target: None,
         },
     ];
+    // `CSP_PROFILE=list` (a Python key) runs only that workload, for a profiler or an A/B.
+    if let Ok(key) = std::env::var("CSP_PROFILE") {
+        let workload = workloads
+            .iter()
+            .find(|workload| workload.keys.0 == key)
+            .expect("CSP_PROFILE names a workload: queue, list, dict, lock or barrier");
+        let csp = median(
+            (0..REPEATS)
+                .map(|_| (workload.run)(workload.count))
+                .collect(),
+        );
+        println!(
+            "{key}: {} us per operation (median of {REPEATS})",
+            micros(csp)
+        );
+        return;
+    }
     println!(
         "Measuring {REPEATS} repeats of each; medians (us per operation) and ratios \
          (python / csp: > 1 means csp is faster).\n"

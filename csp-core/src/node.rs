@@ -35,7 +35,7 @@ use crate::net::message::{
     SessionRequest, Wait,
 };
 use crate::remote::Claimant;
-use crate::transfer::{HomeEnd, TicketScope};
+use crate::transfer::{Answer, HomeEnd, TicketScope};
 use crate::wait::{MAX_GUARDS, Selector};
 
 /// The environment variable carrying the network's secret to child OS processes.
@@ -441,7 +441,7 @@ fn serve(mut stream: UnixStream) -> Result<(), String> {
                 .entry(process)
                 .or_default()
                 .push(Arc::clone(&selector));
-            serve_operations(&mut connection);
+            serve_operations(connection);
             let mut operations = lock(&node.operations);
             if let Some(open) = operations.get_mut(&process) {
                 open.retain(|serving| !Arc::ptr_eq(serving, &selector));
@@ -567,8 +567,40 @@ fn unknown(end: u64) -> SessionReply {
 /// and the proxy selector standing for the alternation's own.
 type Registered = HashMap<(u64, u64), (Arc<dyn HomeEnd>, Arc<Selector>)>;
 
+/// What a mirror thread does with one request.
+enum Step {
+    /// Send this reply to the end's remote thread (no reply: a write ahead).
+    Reply(
+        Option<Arc<dyn HomeEnd>>,
+        Option<OperationReply>,
+        TicketScope,
+    ),
+    /// A read that waits for ever, after a write if there is one (a `WriteThenRead`):
+    /// carried out once the frame is let go, so that whoever completes the read can send
+    /// the answer on this connection itself (see [`HomeEnd::read_answering`]).
+    Read {
+        write: Option<(Arc<dyn HomeEnd>, Vec<u8>)>,
+        reader: Arc<dyn HomeEnd>,
+    },
+}
+
+/// What a thread that sent an answer on a mirror thread's behalf leaves it.
+#[derive(Default)]
+struct Handed {
+    lent: Option<TicketScope>,
+    delivering: Option<(std::sync::Weak<dyn HomeEnd>, Vec<u8>)>,
+    failed: bool,
+}
+
 /// A mirror thread: carries out one remote thread's operations, one at a time.
-fn serve_operations(connection: &mut Connection) {
+///
+/// A read that waits is answered by whoever completes it: the writer that delivers the
+/// value encodes it and sends it on this connection, then wakes the mirror thread, which
+/// only goes back to reading requests. The remote reader gets its value one hand-over
+/// between threads sooner.
+fn serve_operations(connection: Connection) {
+    let connection = Arc::new(Mutex::new(connection));
+    let handed = Arc::new(Mutex::new(Handed::default()));
     // Ends inside a reply's value are lent until the next request proves the remote
     // thread has decoded the reply (and so claimed them).
     let mut lent: Option<TicketScope> = None;
@@ -578,11 +610,11 @@ fn serve_operations(connection: &mut Connection) {
     loop {
         // A written value's encoding follows its request in the frame: it is decoded from
         // there, borrowed, without a copy.
-        let received = connection.receive_with(|request: OperationRequest, payload| {
+        let received = lock(&connection).receive_with(|request: OperationRequest, payload| {
             drop(lent.take());
             if matches!(request.operation, Operation::Sync) {
                 // Everything before it on this connection was carried out.
-                return (None, Some(OperationReply::Done), TicketScope::default());
+                return Step::Reply(None, Some(OperationReply::Done), TicketScope::default());
             }
             // Most requests name the end the one before named. (Held weakly: an end
             // detached meanwhile must really go.)
@@ -598,7 +630,7 @@ fn serve_operations(connection: &mut Connection) {
                 request.operation,
                 Operation::WriteAhead | Operation::ReturnCredit { .. }
             );
-            if end.is_none() && !answered {
+            let Some(end) = end else {
                 if matches!(request.operation, Operation::WriteAhead) {
                     eprintln!(
                         "csp: a value written ahead reached an end that is no longer attached \
@@ -606,27 +638,38 @@ fn serve_operations(connection: &mut Connection) {
                         request.end
                     );
                 }
-                return (None, None, TicketScope::default());
-            }
-            let (reply, scope) = match &end {
-                Some(end) => TicketScope::collect(|| {
-                    perform(
-                        end,
-                        request.end,
-                        request.operation,
-                        payload,
-                        &mut registered,
-                    )
-                }),
-                None => (Some(OperationReply::Unknown), TicketScope::default()),
+                let reply = answered.then_some(OperationReply::Unknown);
+                return Step::Reply(None, reply, TicketScope::default());
             };
-            (end, reply, scope)
+            match request.operation {
+                Operation::Read {
+                    wait: Wait::Forever,
+                } => Step::Read {
+                    write: None,
+                    reader: end,
+                },
+                Operation::WriteThenRead { value, then_read } => match node().attached(then_read) {
+                    Some(reader) => Step::Read {
+                        write: Some((end, value)),
+                        reader,
+                    },
+                    None => {
+                        Step::Reply(None, Some(OperationReply::Unknown), TicketScope::default())
+                    }
+                },
+                operation => {
+                    let (reply, scope) = TicketScope::collect(|| {
+                        perform(&end, request.end, operation, payload, &mut registered)
+                    });
+                    Step::Reply(Some(end), reply, scope)
+                }
+            }
         });
-        let Ok((end, reply, scope)) = received else {
+        let Ok(step) = received else {
             // Gone: if it never read the value last sent to it, that value is not lost
             // where it can be put back (a channel many clients share).
             if let Some((end, bytes)) = delivering.take()
-                && connection.peer_left_unread()
+                && lock(&connection).peer_left_unread()
                 && let Some(end) = end.upgrade()
             {
                 end.restore_encoded(&bytes);
@@ -637,33 +680,31 @@ fn serve_operations(connection: &mut Connection) {
         if let Some((_, bytes)) = delivering.take() {
             crate::transfer::recycle(bytes);
         }
+        let (end, reply, scope) = match step {
+            Step::Reply(end, reply, scope) => (end, reply, scope),
+            Step::Read { write, reader } => {
+                let answer = answer_for(&connection, &handed, &reader);
+                let (reply, scope) =
+                    TicketScope::collect(|| write_then_read(write, &reader, answer));
+                if reply.is_none() {
+                    // Answered by the thread that completed the read.
+                    let handed = std::mem::take(&mut *lock(&handed));
+                    lent = handed.lent;
+                    delivering = handed.delivering;
+                    if handed.failed {
+                        break;
+                    }
+                    continue;
+                }
+                (Some(reader), reply, scope)
+            }
+        };
         lent = Some(scope);
         // A write ahead has no answer.
         let Some(reply) = reply else {
             continue;
         };
-        // A value read goes back after the reply in the frame, not copied into it.
-        let sent = match &reply {
-            OperationReply::Value(bytes) => {
-                connection.send_with_payload(&OperationReply::ValueFollowing, bytes)
-            }
-            reply => connection.send(reply),
-        };
-        if let Err(error) = sent {
-            // A value taken for the remote reader cannot reach it: say so, loudly, and poison
-            // the channel rather than let the value vanish unnoticed.
-            if let (OperationReply::Value(bytes), Some(end)) = (&reply, &end)
-                && end.restore_encoded(bytes)
-            {
-                // A channel many clients share: the value waits for the next reader.
-            } else if let (OperationReply::Value(_), Some(end)) = (&reply, &end) {
-                eprintln!(
-                    "csp: channel {}: a value taken for a reader in another OS process could \
-                     not be sent ({error}); the channel is poisoned",
-                    end.name()
-                );
-                end.poison();
-            }
+        if !send_reply(&mut lock(&connection), &reply, end.as_ref()) {
             break;
         }
         // Kept until the next request shows it was read (then recycled: it was encoded by
@@ -677,6 +718,77 @@ fn serve_operations(connection: &mut Connection) {
     for ((_, guard), (home_end, proxy)) in registered {
         let _ = home_end.unregister(&proxy, guard as usize);
     }
+}
+
+/// Writes `write`'s value if there is one, then reads from `reader` for ever; `None` if
+/// the thread that completed the read sent the answer through `answer`.
+fn write_then_read(
+    write: Option<(Arc<dyn HomeEnd>, Vec<u8>)>,
+    reader: &Arc<dyn HomeEnd>,
+    answer: Answer,
+) -> Option<OperationReply> {
+    if let Some((writer, value)) = write {
+        match writer.perform(Operation::Write {
+            value,
+            wait: Wait::Forever,
+        }) {
+            OperationReply::Done => {}
+            OperationReply::Failed(error) => return Some(OperationReply::NotWritten(error)),
+            other => return Some(other),
+        }
+    }
+    reader.read_answering(answer)
+}
+
+/// How a thread that completes a mirror thread's read sends the answer on its connection.
+fn answer_for(
+    connection: &Arc<Mutex<Connection>>,
+    handed: &Arc<Mutex<Handed>>,
+    reader: &Arc<dyn HomeEnd>,
+) -> Answer {
+    let (connection, handed) = (Arc::clone(connection), Arc::clone(handed));
+    let reader = Arc::downgrade(reader);
+    Arc::new(move |reply: OperationReply, scope: TicketScope| {
+        let reader = reader.upgrade();
+        let sent = send_reply(&mut lock(&connection), &reply, reader.as_ref());
+        let mut handed = lock(&handed);
+        handed.lent = Some(scope);
+        handed.failed = !sent;
+        if let (true, OperationReply::Value(bytes), Some(reader)) = (sent, reply, reader) {
+            handed.delivering = Some((Arc::downgrade(&reader), bytes));
+        }
+    })
+}
+
+/// Sends `reply` to the remote thread; false if the connection failed. A value taken for
+/// the remote reader that cannot reach it is put back where its channel allows, and
+/// otherwise poisons the channel rather than vanish unnoticed.
+fn send_reply(
+    connection: &mut Connection,
+    reply: &OperationReply,
+    end: Option<&Arc<dyn HomeEnd>>,
+) -> bool {
+    // A value read goes back after the reply in the frame, not copied into it.
+    let sent = match reply {
+        OperationReply::Value(bytes) => {
+            connection.send_with_payload(&OperationReply::ValueFollowing, bytes)
+        }
+        reply => connection.send(reply),
+    };
+    let Err(error) = sent else {
+        return true;
+    };
+    if let (OperationReply::Value(bytes), Some(end)) = (reply, end)
+        && !end.restore_encoded(bytes)
+    {
+        eprintln!(
+            "csp: channel {}: a value taken for a reader in another OS process could not be \
+             sent ({error}); the channel is poisoned",
+            end.name()
+        );
+        end.poison();
+    }
+    false
 }
 
 /// Carries out one operation; `None` for a write ahead, which has no answer.
@@ -727,21 +839,6 @@ fn perform(
                 registered.insert((id, guard), (Arc::clone(end), proxy));
             }
             reply
-        }
-        Operation::WriteThenRead { value, then_read } => {
-            let Some(reader) = node().attached(then_read) else {
-                return Some(OperationReply::Unknown);
-            };
-            match end.perform(Operation::Write {
-                value,
-                wait: Wait::Forever,
-            }) {
-                OperationReply::Done => reader.perform(Operation::Read {
-                    wait: Wait::Forever,
-                }),
-                OperationReply::Failed(error) => OperationReply::NotWritten(error),
-                other => other,
-            }
         }
         Operation::Unregister { guard } => match registered.remove(&(id, guard)) {
             Some((home_end, proxy)) => home_end.unregister(&proxy, guard as usize),

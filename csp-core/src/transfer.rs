@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::channel::core::Core;
+use crate::channel::core::{Core, Side};
 use crate::channel::{Deadline, Reader, Shortfall, Writer};
 use crate::error::ChannelName;
 use crate::net::address::Address;
@@ -73,6 +73,15 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
         false
     }
     fn perform(&self, operation: Operation) -> OperationReply;
+    /// Reads, waiting for ever (a reader's end only): a counterpart that delivers the value
+    /// while the calling thread waits encodes it and gives the reply, with the ends the
+    /// encoding lent, to `answer` itself. The reply for the caller to send, or `None` if
+    /// `answer` had it.
+    fn read_answering(&self, _answer: Answer) -> Option<OperationReply> {
+        Some(self.perform(Operation::Read {
+            wait: Wait::Forever,
+        }))
+    }
     /// Writes the value `bytes` encode (a writer's end only).
     fn write_encoded(&self, _bytes: &[u8], _wait: Wait) -> OperationReply {
         OperationReply::Unknown
@@ -98,6 +107,10 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
     fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> OperationReply;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
 }
+
+/// Where a value read for a remote reader goes when the thread that delivered it sends it
+/// on itself (see [`HomeEnd::read_answering`]).
+pub(crate) type Answer = Arc<dyn Fn(OperationReply, TicketScope) + Send + Sync>;
 
 /// The fingerprint of a reader (or writer) of `T`.
 pub(crate) fn fingerprint<T>(side: &str) -> u64 {
@@ -132,6 +145,17 @@ fn malformed(
     OperationReply::Failed(crate::ChannelError::Poisoned {
         channel: name.clone(),
     })
+}
+
+/// The reply carrying a value read for a remote reader; a value that cannot be encoded
+/// poisons its channel.
+fn encoded<T: Serialize>(value: &T, core: &Arc<Core<T>>) -> OperationReply {
+    match encode_reusing(value) {
+        Ok(bytes) => OperationReply::Value(bytes),
+        Err(error) => malformed(core.name(), "cannot encode a value", &error, || {
+            core.poison(Side::Reader);
+        }),
+    }
 }
 
 /// The methods both kinds of home end share.
@@ -221,15 +245,26 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T>
         }
     }
 
+    fn read_answering(&self, answer: Answer) -> Option<OperationReply> {
+        let Some(core) = self.0.core() else {
+            return Some(OperationReply::Unknown);
+        };
+        let core = Arc::clone(core);
+        let hand_on = Arc::new(move |value: T| {
+            let (reply, lent) = TicketScope::collect(|| encoded(&value, &core));
+            answer(reply, lent);
+        });
+        match self.0.read_or_hand_on(hand_on) {
+            Ok(Some(value)) => Some(encoded(&value, self.0.core()?)),
+            Ok(None) => None,
+            Err(shortfall) => Some(shortfall_reply(shortfall)),
+        }
+    }
+
     fn perform(&self, operation: Operation) -> OperationReply {
         match operation {
             Operation::Read { wait } => match self.0.read_until(deadline(wait)) {
-                Ok(value) => match encode_reusing(&value) {
-                    Ok(bytes) => OperationReply::Value(bytes),
-                    Err(error) => malformed(self.name(), "cannot encode a value", &error, || {
-                        self.poison()
-                    }),
-                },
+                Ok(value) => encoded(&value, self.0.core().expect("a home end is local")),
                 Err(shortfall) => shortfall_reply(shortfall),
             },
             Operation::Poison => {

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Poll;
 use std::thread::{self, Thread};
@@ -180,6 +180,33 @@ pub(crate) struct Selector {
     /// The actor counted as blocked in this selector's wait, for whoever ends the wait.
     blocked: Slot,
     has_blocked: AtomicBool,
+    /// What the counterpart that chooses this selector does on its owner's behalf.
+    hand_on: HandOn,
+}
+
+// The states of a selector's hand-on (see [`Selector::arm_hand_on`]).
+/// Nothing to hand on.
+const UNARMED: u8 = 0;
+/// A hook waits for the counterpart that chooses the selector.
+const ARMED: u8 = 1;
+/// A counterpart runs the hook.
+const HANDING_ON: u8 = 2;
+/// The hook ran; the owner has not looked yet.
+const HANDED_ON: u8 = 3;
+
+/// Work the party that completes a wait does for the waiting thread, before waking it.
+#[derive(Default)]
+struct HandOn {
+    state: AtomicU8,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl fmt::Debug for HandOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandOn")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
 }
 
 thread_local! {
@@ -189,6 +216,7 @@ thread_local! {
         exported: OnceLock::new(),
         blocked: Slot::default(),
         has_blocked: AtomicBool::new(false),
+        hand_on: HandOn::default(),
     });
 }
 
@@ -225,6 +253,7 @@ impl Selector {
             exported: OnceLock::new(),
             blocked: Slot::default(),
             has_blocked: AtomicBool::new(false),
+            hand_on: HandOn::default(),
         })
     }
 
@@ -236,6 +265,7 @@ impl Selector {
             exported: OnceLock::new(),
             blocked: Slot::default(),
             has_blocked: AtomicBool::new(false),
+            hand_on: HandOn::default(),
         })
     }
 
@@ -308,7 +338,10 @@ impl Selector {
     /// again, passes that on; a proxy that was claimed woke its real owner already.
     pub(crate) fn unpark(&self) {
         match &self.owner {
-            Owner::Thread(thread) => thread.unpark(),
+            Owner::Thread(thread) => {
+                self.hand_on_if_chosen();
+                thread.unpark();
+            }
             Owner::Task(waker) => waker.wake(),
             Owner::Proxy(principal) => {
                 if status(self.state.load(Ordering::Acquire)) == RECHECK {
@@ -316,6 +349,75 @@ impl Selector {
                 }
             }
         }
+    }
+
+    /// Leaves `hook` for the counterpart that chooses this (thread's) selector in its
+    /// current wait: that party runs it before it wakes the owner, so the owner need not
+    /// run to pass the outcome on. The hook must work from any thread, without the lock of
+    /// the channel the wait is on (it is run after that lock is released). The owner takes
+    /// it back with [`disarm_hand_on`](Selector::disarm_hand_on) once its wait is over.
+    ///
+    /// A mirror thread reading for a reader in another OS process arms one that sends the
+    /// value on, so that the writer sends it straight to the reader: one hand-over between
+    /// threads fewer per communication.
+    pub(crate) fn arm_hand_on(&self, hook: Box<dyn FnOnce() + Send>) {
+        debug_assert!(matches!(self.owner, Owner::Thread(_)));
+        *self.hand_on.hook.lock().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+        self.hand_on.state.store(ARMED, Ordering::Release);
+    }
+
+    /// Runs the hook, if one is armed and a counterpart chose this selector.
+    fn hand_on_if_chosen(&self) {
+        let hand_on = &self.hand_on;
+        if hand_on.state.load(Ordering::Acquire) != ARMED
+            || status(self.state.load(Ordering::Acquire)) < FIRST_GUARD
+            || hand_on
+                .state
+                .compare_exchange(ARMED, HANDING_ON, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return;
+        }
+        let hook = hand_on
+            .hook
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook();
+        }
+        hand_on.state.store(HANDED_ON, Ordering::Release);
+    }
+
+    /// Takes back the hook [`arm_hand_on`](Selector::arm_hand_on) left, once the wait ended
+    /// as `woken`: true if a counterpart chose this selector and so runs the hook (this
+    /// waits until it has), false if the hook was not run and the owner goes on itself.
+    ///
+    /// Every party that chooses a selector wakes it afterwards ([`unpark`](Selector::unpark)),
+    /// and that is where the hook runs: a chosen owner only waits for it, even when it saw
+    /// the choice before the chooser got there.
+    pub(crate) fn disarm_hand_on(&self, woken: Woken) -> bool {
+        let hand_on = &self.hand_on;
+        if !matches!(woken, Woken::Selected(_)) {
+            // Not chosen: nobody runs the hook.
+            hand_on.state.store(UNARMED, Ordering::Release);
+            drop(
+                hand_on
+                    .hook
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
+            );
+            return false;
+        }
+        let mut backoff = Backoff::new();
+        while hand_on.state.load(Ordering::Acquire) != HANDED_ON {
+            if !backoff.snooze() {
+                thread::park();
+            }
+        }
+        hand_on.state.store(UNARMED, Ordering::Release);
+        true
     }
 
     /// Whether two handles name the same selector.

@@ -156,6 +156,58 @@ impl<T> Reader<T> {
         }
     }
 
+    /// Reads, waiting for ever, on behalf of a reader in another OS process: a counterpart
+    /// that delivers the value while this thread waits passes it to `hand_on` itself (which
+    /// sends it on to that reader) before waking this thread, instead of waking this thread
+    /// to do it. `Ok(Some(value))` if this thread has the value to pass on, `Ok(None)` if the
+    /// counterpart did.
+    pub(crate) fn read_or_hand_on(
+        &self,
+        hand_on: Arc<dyn Fn(T) + Send + Sync>,
+    ) -> Result<Option<T>, Shortfall>
+    where
+        T: Send + 'static,
+    {
+        let core = match &self.backend {
+            Backend::Local(core) => core,
+            Backend::Remote { .. } => return self.read_until(Deadline::Never).map(Some),
+        };
+        loop {
+            let begun = core.begin_read(|| {
+                let selector = Selector::current();
+                let (core, chosen, hand_on) = (
+                    Arc::clone(core),
+                    Arc::clone(&selector),
+                    Arc::clone(&hand_on),
+                );
+                selector.arm_hand_on(Box::new(move || {
+                    if let super::core::Ended::Done(value) =
+                        core.end_read(&chosen, crate::wait::Woken::Selected(0))
+                    {
+                        hand_on(value);
+                    }
+                }));
+                Some(selector)
+            });
+            let selector = match begun {
+                Begun::Done(value) => return Ok(Some(value)),
+                Begun::Failed(error, ()) => return Err(Shortfall::Failed(error)),
+                Begun::NotReady(()) => return Err(Shortfall::NotReady),
+                Begun::Waiting(selector) => selector,
+            };
+            let woken = selector.wait(None, || Some(Waiting::Read(core.name().clone())));
+            if selector.disarm_hand_on(woken) {
+                return Ok(None);
+            }
+            if let Ok(outcome) = core
+                .end_read(&selector, woken)
+                .outcome(|| core.deadlocked())
+            {
+                return outcome.map(Some).map_err(|((), shortfall)| shortfall);
+            }
+        }
+    }
+
     /// Poisons the channel: every blocked and later operation on every end fails.
     ///
     /// Poisoned by a reader, a buffered channel discards what it holds.
@@ -390,5 +442,87 @@ impl<T> IntoIterator for Reader<T> {
 
     fn into_iter(self) -> IntoIter<T> {
         IntoIter { reader: self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Channel;
+    use std::sync::mpsc;
+    use std::time::Instant;
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    type HandedOn = mpsc::Receiver<(u32, std::thread::ThreadId)>;
+
+    /// A reader waiting in `read_or_hand_on` on another thread, what its hook receives, and
+    /// how its read ended.
+    fn waiting_reader(
+        reader: Reader<u32>,
+    ) -> (HandedOn, mpsc::Receiver<Result<Option<u32>, Shortfall>>) {
+        let (handed_tx, handed) = mpsc::channel();
+        let (ended_tx, ended) = mpsc::channel();
+        std::thread::spawn(move || {
+            let hand_on = Arc::new(move |value: u32| {
+                let _ = handed_tx.send((value, std::thread::current().id()));
+            });
+            let _ = ended_tx.send(reader.read_or_hand_on(hand_on));
+        });
+        (handed, ended)
+    }
+
+    /// Waits (bounded) until `count` readers wait on the channel.
+    fn until_readers_wait(channel: &Channel<u32>, count: usize) {
+        let started = Instant::now();
+        while channel.core.snapshot().readers_waiting != count {
+            assert!(
+                started.elapsed() < LIMIT,
+                "the reader never started waiting"
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn the_writer_hands_the_value_on_for_a_waiting_reader() {
+        let channel = Channel::<u32>::new();
+        let (handed, ended) = waiting_reader(channel.reader());
+        until_readers_wait(&channel, 1);
+        channel.writer().write(42).unwrap();
+        let (value, on) = handed.recv_timeout(LIMIT).expect("the value was handed on");
+        assert_eq!(value, 42);
+        assert_eq!(on, std::thread::current().id(), "handed on by the writer");
+        assert!(matches!(ended.recv_timeout(LIMIT), Ok(Ok(None))));
+        assert_eq!(channel.core.snapshot().readers_waiting, 0);
+    }
+
+    #[test]
+    fn a_reader_that_finds_a_value_takes_it_itself() {
+        let channel = Channel::<u32>::buffered(1);
+        channel.writer().write(7).unwrap();
+        let (handed, ended) = waiting_reader(channel.reader());
+        assert!(matches!(ended.recv_timeout(LIMIT), Ok(Ok(Some(7)))));
+        assert!(handed.try_recv().is_err(), "nothing was handed on");
+    }
+
+    #[test]
+    fn poison_ends_a_waiting_read_without_handing_anything_on() {
+        let channel = Channel::<u32>::new();
+        let (handed, ended) = waiting_reader(channel.reader());
+        until_readers_wait(&channel, 1);
+        channel.writer().poison();
+        assert!(matches!(
+            ended.recv_timeout(LIMIT),
+            Ok(Err(Shortfall::Failed(ChannelError::Poisoned { .. })))
+        ));
+        assert!(handed.try_recv().is_err(), "nothing was handed on");
+        // The next wait of the same kind still works, on a fresh channel.
+        let channel = Channel::<u32>::new();
+        let (handed, ended) = waiting_reader(channel.reader());
+        until_readers_wait(&channel, 1);
+        channel.writer().write(5).unwrap();
+        assert_eq!(handed.recv_timeout(LIMIT).map(|(v, _)| v), Ok(5));
+        assert!(matches!(ended.recv_timeout(LIMIT), Ok(Ok(None))));
     }
 }
