@@ -13,8 +13,10 @@
 //!   stays alive while the token travels, and claimed when the receiving OS process attaches.
 //! - An *attached end* is one another OS process holds. Its operations arrive on that
 //!   thread's operations connection and are carried out here by a mirror thread, on the real
-//!   channel, with the same rules as local operations. If the holder's session closes while it
-//!   still holds ends, the holder is gone: those channels are poisoned.
+//!   channel, with the same rules as local operations. A read that waits is answered by the
+//!   thread that completes it, on the mirror's connection (see [`serve_operations`]). If the
+//!   holder's session closes while it still holds ends, the holder is gone: those channels
+//!   are poisoned.
 
 use std::collections::HashMap;
 use std::io;
