@@ -120,8 +120,9 @@ impl Waiting {
     }
 }
 
-/// What an actor waits on, and the selector it waits with.
-type WaitRecord = (Waiting, Option<Arc<Selector>>);
+/// What an actor waits on, and the selector it waits with in which of its rounds (a thread
+/// re-uses its selector for every wait: only the wait that was counted may be ended).
+type WaitRecord = (Waiting, Option<(Arc<Selector>, u64)>);
 
 /// One actor: a process, or another thread that uses channels.
 pub(crate) struct Actor {
@@ -340,7 +341,10 @@ pub(crate) fn block(
     // A wait that another OS process may end (a choice over ends whose channels live
     // there) is not counted: that OS process's actors are not seen here.
     let waiting = waiting()?;
-    *actor.waiting() = Some((waiting, selector.cloned()));
+    *actor.waiting() = Some((
+        waiting,
+        selector.map(|selector| (Arc::clone(selector), selector.round())),
+    ));
     register(&actor);
     actor.blocked.store(true, Ordering::SeqCst);
     if !still_waiting() {
@@ -466,7 +470,7 @@ pub(crate) fn declared_since(generation: u64) -> Option<Arc<String>> {
 }
 
 /// A blocked actor, what it waits on, and the selector it waits with (for communications).
-type BlockedActor = (Arc<Actor>, Waiting, Option<Arc<Selector>>);
+type BlockedActor = (Arc<Actor>, Waiting, Option<(Arc<Selector>, u64)>);
 
 /// Every running actor has blocked: wake the watcher, which confirms it after [`GRACE`].
 fn check() {
@@ -621,8 +625,10 @@ fn end_waits(blocked: &[BlockedActor], report: String) {
     *monitor.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&report));
     monitor.generation.fetch_add(1, Ordering::AcqRel);
     for (_, waiting, selector) in blocked {
-        if let Some(selector) = selector
-            && selector.try_declare_deadlock()
+        // In the round that was counted: by now the owner may have gone on to another
+        // wait (its process ended by the poison of another), which this must not end.
+        if let Some((selector, round)) = selector
+            && selector.try_declare_deadlock_in_round(*round)
         {
             selector.unpark();
         }

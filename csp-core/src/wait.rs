@@ -467,6 +467,11 @@ impl Selector {
         )
     }
 
+    /// Ends the wait of `round` because of a deadlock; false if it was over already.
+    pub(crate) fn try_declare_deadlock_in_round(&self, round: u64) -> bool {
+        self.transition_in(round, DEADLOCKED)
+    }
+
     /// Ends the wait because of a deadlock; false if it was over already.
     pub(crate) fn try_declare_deadlock(&self) -> bool {
         self.transition(DEADLOCKED)
@@ -607,6 +612,19 @@ mod tests {
         assert!(selector.is_waiting());
         assert!(selector.try_select_in_round(selector.round(), 2));
         assert_eq!(selector.settled(), Woken::Selected(2));
+    }
+
+    #[test]
+    fn a_deadlock_declared_for_an_earlier_wait_does_not_end_the_next() {
+        // The monitor counted a wait in one round; by the time it ends the waits, the
+        // thread may be in its next wait (its process ended by poison and another began).
+        let selector = Selector::current();
+        let counted = selector.round();
+        let selector = Selector::current();
+        assert!(!selector.try_declare_deadlock_in_round(counted));
+        assert!(selector.is_waiting(), "the later wait goes on");
+        assert!(selector.try_declare_deadlock_in_round(selector.round()));
+        assert_eq!(selector.settled(), Woken::Deadlocked);
     }
 
     #[test]
