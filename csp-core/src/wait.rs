@@ -70,9 +70,16 @@ fn chosen(guard: usize) -> Option<u64> {
     (guard < MAX_GUARDS).then(|| FIRST_GUARD + guard as u64)
 }
 
-/// Busy-wait iterations before yielding: about 0.35 us on this class of CPU (a pause is about
+/// Busy-wait iterations before yielding: about 90 ns on this class of CPU (a pause is about
 /// 22 ns on the AMD EPYC it was tuned on); a partner on the same CPU cannot run until we yield.
-const SPIN_ROUNDS: u32 = 16;
+///
+/// Tuned on two CPUs with more waiting threads than CPUs (commstime's four, a call across
+/// OS processes' three): 4 rounds against 16 took thread commstime from 1.25 to 1.1 us per
+/// communication (pinned to one CPU 1.78 to 1.47), commstime across OS processes from 9.2
+/// to 7 us, a shared-list call from a child from 4.9-5.6 to 4.2-4.4 us; tasks did not
+/// change. No spinning at all is far worse (7.4 us in thread commstime): a wait that ends
+/// in the first few rounds then never counts as one that looking paid off for.
+const SPIN_ROUNDS: u32 = 4;
 /// The longest a waiter keeps looking (spinning, then yielding its CPU) before it sleeps.
 ///
 /// Sleeping and being woken costs a thread on another CPU tens of microseconds on small
