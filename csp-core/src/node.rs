@@ -594,6 +594,39 @@ struct Handed {
     failed: bool,
 }
 
+/// The ends a mirror thread's last requests named: most requests name one of a few ends
+/// (a round trip alternates between two, a call names its request and reply channels), and
+/// looking them up here spares the node's table and its lock. Held weakly: an end detached
+/// meanwhile must really go.
+#[derive(Default)]
+struct RecentEnds {
+    ends: Vec<(u64, std::sync::Weak<dyn HomeEnd>)>,
+}
+
+impl RecentEnds {
+    /// How many ends are remembered.
+    const KEPT: usize = 4;
+
+    fn find(&mut self, id: u64) -> Option<Arc<dyn HomeEnd>> {
+        if let Some(end) = self
+            .ends
+            .iter()
+            .find(|(known, _)| *known == id)
+            .and_then(|(_, end)| end.upgrade())
+        {
+            return Some(end);
+        }
+        let end = node().attached(id)?;
+        self.ends
+            .retain(|(known, end)| *known != id && end.strong_count() > 0);
+        if self.ends.len() == Self::KEPT {
+            self.ends.remove(0);
+        }
+        self.ends.push((id, Arc::downgrade(&end)));
+        Some(end)
+    }
+}
+
 /// A mirror thread: carries out one remote thread's operations, one at a time.
 ///
 /// A read that waits is answered by whoever completes it: the writer that delivers the
@@ -608,7 +641,7 @@ fn serve_operations(connection: Connection) {
     let mut lent: Option<TicketScope> = None;
     let mut registered = Registered::new();
     let mut delivering: Option<(std::sync::Weak<dyn HomeEnd>, Vec<u8>)> = None;
-    let mut last: Option<(u64, std::sync::Weak<dyn HomeEnd>)> = None;
+    let mut recent = RecentEnds::default();
     loop {
         // A written value's encoding follows its request in the frame: it is decoded from
         // there, borrowed, without a copy.
@@ -618,16 +651,7 @@ fn serve_operations(connection: Connection) {
                 // Everything before it on this connection was carried out.
                 return Step::Reply(None, Some(OperationReply::Done), TicketScope::default());
             }
-            // Most requests name the end the one before named. (Held weakly: an end
-            // detached meanwhile must really go.)
-            let end = match &last {
-                Some((id, end)) if *id == request.end => end.upgrade(),
-                _ => None,
-            }
-            .or_else(|| node().attached(request.end));
-            if let Some(end) = &end {
-                last = Some((request.end, Arc::downgrade(end)));
-            }
+            let end = recent.find(request.end);
             let answered = !matches!(
                 request.operation,
                 Operation::WriteAhead | Operation::ReturnCredit { .. }
@@ -650,7 +674,7 @@ fn serve_operations(connection: Connection) {
                     write: None,
                     reader: end,
                 },
-                Operation::WriteThenRead { value, then_read } => match node().attached(then_read) {
+                Operation::WriteThenRead { value, then_read } => match recent.find(then_read) {
                     Some(reader) => Step::Read {
                         write: Some((end, value)),
                         reader,
