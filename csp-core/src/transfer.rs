@@ -42,7 +42,38 @@ const KEPT_SPARE: usize = 8 << 20;
 pub(crate) fn encode_reusing<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
     let mut buffer = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
     buffer.clear();
-    postcard::to_extend(value, buffer)
+    encode_into(value, buffer)
+}
+
+/// Encodes `value` after what `buffer` holds.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buffer: Vec<u8>,
+) -> Result<Vec<u8>, postcard::Error> {
+    postcard::serialize_with_flavor(value, Appending(buffer))
+}
+
+/// A postcard output that appends to a kept `Vec`, a slice at a time. (postcard's own
+/// `to_extend` pushes the bytes of a slice one by one: a 64 KiB byte string took as long to
+/// encode as two copies of it.)
+struct Appending(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Appending {
+    type Output = Vec<u8>;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// Keeps an encoding buffer for this thread's next [`encode_reusing`].

@@ -144,7 +144,7 @@ impl Connection {
         let mut outbox = std::mem::take(&mut self.outbox);
         outbox.clear();
         outbox.extend_from_slice(&[0; 4]);
-        let mut outbox = postcard::to_extend(message, outbox)?;
+        let mut outbox = crate::transfer::encode_into(message, outbox)?;
         let length = outbox.len() - 4 + payload.len();
         let result = match u32::try_from(length) {
             Ok(length) if length as usize <= DEFAULT_FRAME_LIMIT => {
