@@ -61,11 +61,13 @@ struct Appending(Vec<u8>);
 impl postcard::ser_flavors::Flavor for Appending {
     type Output = Vec<u8>;
 
+    #[inline]
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
+        self.0.extend(std::iter::once(data));
         Ok(())
     }
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         self.0.extend_from_slice(data);
         Ok(())
