@@ -26,8 +26,14 @@ fn example(name: &str) -> PathBuf {
 /// Runs an example with arguments and returns its standard output, failing on a non-zero
 /// exit or if it runs longer than [`LIMIT`].
 fn run(name: &str, args: &[&str]) -> String {
+    run_with(name, args, &[])
+}
+
+/// [`run`] with extra environment variables.
+fn run_with(name: &str, args: &[&str], environment: &[(&str, &str)]) -> String {
     let mut child = Command::new(example(name))
         .args(args)
+        .envs(environment.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -395,4 +401,19 @@ fn the_sieve_and_the_philosophers_write_pictures_of_their_networks() {
     }
     assert!(dot.contains(r#"[label="butler\n(thread)"]"#), "{dot}");
     std::fs::remove_dir_all(&directory).unwrap();
+}
+
+/// With detection off for the whole run, waits are not counted at all: every placement
+/// still communicates, joins and ends as before.
+#[test]
+fn commstime_runs_in_every_placement_with_deadlock_detection_off_from_the_start() {
+    for placement in [None, Some("--tasks"), Some("--os")] {
+        let mut args = vec!["300", "1"];
+        args.extend(placement);
+        let out = run_with("commstime", &args, &[("CSP_DEADLOCK_DETECTION", "off")]);
+        assert!(
+            out.lines().any(|line| line.contains("per communication")),
+            "{placement:?}: {out}"
+        );
+    }
 }
