@@ -11,6 +11,11 @@
 //! caught without a wake-up. The shared-memory transport between OS processes waits the same
 //! way.
 //!
+//! A waiting thread may leave a *hand-on* hook with its selector: work that whoever chooses
+//! the selector does for it before waking it ([`Selector::arm_hand_on`]). A thread that
+//! reads for a reader in another OS process uses it so that the writer sends the value on
+//! itself, without waiting for the reading thread to be scheduled.
+//!
 //! A *proxy* selector stands in a channel's home for a selector in another OS process (an
 //! alternation there with a guard on this channel). Claiming a proxy first marks it
 //! `CLAIMING`, so no one else can, then asks the real selector's OS process to claim the real
