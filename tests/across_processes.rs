@@ -190,6 +190,38 @@ fn mobile_ends_sent_inside_messages_work_across_processes() {
     child.join_timeout(LIMIT).unwrap().unwrap();
 }
 
+/// Waits (bounded) until a reader waits on `channel`, as its `Debug` shows.
+fn until_a_reader_waits<T>(channel: &Channel<T>) {
+    let started = std::time::Instant::now();
+    while !format!("{channel:?}").contains("blocked_readers: 1") {
+        assert!(
+            started.elapsed() < LIMIT,
+            "no reader came to wait: {channel:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// The same, with each end written only once the child waits to read it: the writer's
+/// thread then encodes the end and sends it on itself (the hand-on), lending the end from
+/// its own thread; the child must still get a working end every time.
+#[test]
+fn mobile_ends_handed_on_by_the_writer_work_across_processes() {
+    let requests = Channel::<Writer<String>>::named("requests");
+    let sender = requests.writer();
+    let child = reply_through(requests.reader()).os().unwrap().spawn();
+    for _ in 0..5 {
+        until_a_reader_waits(&requests);
+        let reply = Channel::<String>::named("reply");
+        sender.write(reply.writer()).unwrap();
+        let answer = reply.reader().read().unwrap();
+        assert!(answer.starts_with("pid "), "{answer}");
+        assert_ne!(answer, format!("pid {}", std::process::id()));
+    }
+    drop(sender);
+    child.join_timeout(LIMIT).unwrap().unwrap();
+}
+
 #[process]
 fn pass_on(input: Reader<u64>) -> Result<Vec<u64>, RunError> {
     // A child hands its end of the parent's channel to a grandchild.
