@@ -174,12 +174,16 @@ fn reply_through(requests: Reader<Writer<String>>) -> Result<(), ChannelError> {
     Ok(())
 }
 
-#[test]
-fn mobile_ends_sent_inside_messages_work_across_processes() {
+/// Sends `count` reply ends to a child, each inside a message, and checks each answer came
+/// from the child; with `after_child_waits`, each only once the child's read waits.
+fn replies_through_a_child(count: usize, after_child_waits: bool) {
     let requests = Channel::<Writer<String>>::named("requests");
     let sender = requests.writer();
     let child = reply_through(requests.reader()).os().unwrap().spawn();
-    for _ in 0..3 {
+    for _ in 0..count {
+        if after_child_waits {
+            until_a_reader_waits(&requests);
+        }
         let reply = Channel::<String>::named("reply");
         sender.write(reply.writer()).unwrap();
         let answer = reply.reader().read().unwrap();
@@ -188,6 +192,11 @@ fn mobile_ends_sent_inside_messages_work_across_processes() {
     }
     drop(sender);
     child.join_timeout(LIMIT).unwrap().unwrap();
+}
+
+#[test]
+fn mobile_ends_sent_inside_messages_work_across_processes() {
+    replies_through_a_child(3, false);
 }
 
 /// Waits (bounded) until a reader waits on `channel`, as its `Debug` shows.
@@ -207,19 +216,7 @@ fn until_a_reader_waits<T>(channel: &Channel<T>) {
 /// its own thread; the child must still get a working end every time.
 #[test]
 fn mobile_ends_handed_on_by_the_writer_work_across_processes() {
-    let requests = Channel::<Writer<String>>::named("requests");
-    let sender = requests.writer();
-    let child = reply_through(requests.reader()).os().unwrap().spawn();
-    for _ in 0..5 {
-        until_a_reader_waits(&requests);
-        let reply = Channel::<String>::named("reply");
-        sender.write(reply.writer()).unwrap();
-        let answer = reply.reader().read().unwrap();
-        assert!(answer.starts_with("pid "), "{answer}");
-        assert_ne!(answer, format!("pid {}", std::process::id()));
-    }
-    drop(sender);
-    child.join_timeout(LIMIT).unwrap().unwrap();
+    replies_through_a_child(5, true);
 }
 
 #[process]

@@ -586,11 +586,16 @@ enum Step {
     },
 }
 
+/// A value sent to a remote reader, kept (with its end, held weakly: a reader that detaches
+/// meanwhile must really go) until the next request shows it was read, so that it can be
+/// put back if the reader died without reading it.
+type Delivering = (std::sync::Weak<dyn HomeEnd>, Vec<u8>);
+
 /// What a thread that sent an answer on a mirror thread's behalf leaves it.
 #[derive(Default)]
 struct Handed {
     lent: Option<TicketScope>,
-    delivering: Option<(std::sync::Weak<dyn HomeEnd>, Vec<u8>)>,
+    delivering: Option<Delivering>,
     failed: bool,
 }
 
@@ -640,7 +645,7 @@ fn serve_operations(connection: Connection) {
     // thread has decoded the reply (and so claimed them).
     let mut lent: Option<TicketScope> = None;
     let mut registered = Registered::new();
-    let mut delivering: Option<(std::sync::Weak<dyn HomeEnd>, Vec<u8>)> = None;
+    let mut delivering: Option<Delivering> = None;
     let mut recent = RecentEnds::default();
     loop {
         // A written value's encoding follows its request in the frame: it is decoded from
@@ -730,14 +735,9 @@ fn serve_operations(connection: Connection) {
         let Some(reply) = reply else {
             continue;
         };
-        if !send_reply(&mut lock(&connection), &reply, end.as_ref()) {
-            break;
-        }
-        // Kept until the next request shows it was read (then recycled: it was encoded by
-        // `encode_reusing` on this thread).
-        // (Held weakly: a reader that detaches meanwhile must really go.)
-        if let (OperationReply::Value(bytes), Some(end)) = (reply, end) {
-            delivering = Some((Arc::downgrade(&end), bytes));
+        match send_reply(&mut lock(&connection), reply, end.as_ref()) {
+            Ok(sent) => delivering = sent,
+            Err(()) => break,
         }
     }
     // The remote thread is gone: withdraw whatever its alternation had left here.
@@ -775,36 +775,39 @@ fn answer_for(
     let (connection, handed) = (Arc::clone(connection), Arc::clone(handed));
     let reader = Arc::downgrade(reader);
     Arc::new(move |reply: OperationReply, scope: TicketScope| {
-        let reader = reader.upgrade();
-        let sent = send_reply(&mut lock(&connection), &reply, reader.as_ref());
+        let sent = send_reply(&mut lock(&connection), reply, reader.upgrade().as_ref());
         let mut handed = lock(&handed);
         handed.lent = Some(scope);
-        handed.failed = !sent;
-        if let (true, OperationReply::Value(bytes), Some(reader)) = (sent, reply, reader) {
-            handed.delivering = Some((Arc::downgrade(&reader), bytes));
-        }
+        handed.failed = sent.is_err();
+        handed.delivering = sent.ok().flatten();
     })
 }
 
-/// Sends `reply` to the remote thread; false if the connection failed. A value taken for
-/// the remote reader that cannot reach it is put back where its channel allows, and
-/// otherwise poisons the channel rather than vanish unnoticed.
+/// Sends `reply` to the remote thread: the value it carried, to keep until the next request
+/// (see [`Delivering`]), or `Err` if the connection failed. A value taken for the remote
+/// reader that cannot reach it is put back where its channel allows, and otherwise poisons
+/// the channel rather than vanish unnoticed.
 fn send_reply(
     connection: &mut Connection,
-    reply: &OperationReply,
+    reply: OperationReply,
     end: Option<&Arc<dyn HomeEnd>>,
-) -> bool {
+) -> Result<Option<Delivering>, ()> {
     // A value read goes back after the reply in the frame, not copied into it.
-    let sent = match reply {
+    let sent = match &reply {
         OperationReply::Value(bytes) => {
             connection.send_with_payload(&OperationReply::ValueFollowing, bytes)
         }
         reply => connection.send(reply),
     };
     let Err(error) = sent else {
-        return true;
+        // Recycled once the next request shows it was read: it was encoded by
+        // `encode_reusing` on this thread or the one that completed the read.
+        return Ok(match (reply, end) {
+            (OperationReply::Value(bytes), Some(end)) => Some((Arc::downgrade(end), bytes)),
+            _ => None,
+        });
     };
-    if let (OperationReply::Value(bytes), Some(end)) = (reply, end)
+    if let (OperationReply::Value(bytes), Some(end)) = (&reply, end)
         && !end.restore_encoded(bytes)
     {
         eprintln!(
@@ -814,7 +817,7 @@ fn send_reply(
         );
         end.poison();
     }
-    false
+    Err(())
 }
 
 /// Carries out one operation; `None` for a write ahead, which has no answer.

@@ -282,13 +282,15 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T>
         let Some(core) = self.0.core() else {
             return Some(OperationReply::Unknown);
         };
-        let core = Arc::clone(core);
-        let hand_on = Arc::new(move |value: T| {
-            let (reply, lent) = TicketScope::collect(|| encoded(&value, &core));
-            answer(reply, lent);
-        });
+        let hand_on = {
+            let core = Arc::clone(core);
+            Arc::new(move |value: T| {
+                let (reply, lent) = TicketScope::collect(|| encoded(&value, &core));
+                answer(reply, lent);
+            })
+        };
         match self.0.read_or_hand_on(hand_on) {
-            Ok(Some(value)) => Some(encoded(&value, self.0.core()?)),
+            Ok(Some(value)) => Some(encoded(&value, core)),
             Ok(None) => None,
             Err(shortfall) => Some(shortfall_reply(shortfall)),
         }
@@ -461,12 +463,12 @@ pub(crate) struct TicketScope {
 }
 
 impl TicketScope {
-    /// Runs `encode`, collecting the tickets it lends out.
     /// Whether no end was lent in this transfer.
     pub(crate) fn is_empty(&self) -> bool {
         self.lent.is_empty()
     }
 
+    /// Runs `encode`, collecting the tickets it lends out.
     pub(crate) fn collect<R>(encode: impl FnOnce() -> R) -> (R, TicketScope) {
         let outer = SCOPE.with(|scope| scope.borrow_mut().replace(Vec::new()));
         let result = encode();

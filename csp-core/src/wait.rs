@@ -238,15 +238,15 @@ fn exported() -> &'static Mutex<HashMap<u64, Weak<Selector>>> {
 }
 
 impl Selector {
-    /// The calling thread's selector, reset to waiting.
-    ///
-    /// A thread runs one blocking operation at a time and removes every entry that names its
-    /// selector before the operation returns, so re-using one selector per thread is safe.
     /// This thread's selector, as it is (not readied for a new wait).
     pub(crate) fn of_this_thread() -> Arc<Selector> {
         CURRENT.with(Arc::clone)
     }
 
+    /// The calling thread's selector, reset to waiting.
+    ///
+    /// A thread runs one blocking operation at a time and removes every entry that names its
+    /// selector before the operation returns, so re-using one selector per thread is safe.
     pub(crate) fn current() -> Arc<Selector> {
         let selector = CURRENT.with(Arc::clone);
         let round = round_of(selector.state.load(Ordering::Relaxed)).wrapping_add(1) & 0xffff_ffff;

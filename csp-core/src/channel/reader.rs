@@ -131,7 +131,7 @@ impl<T> Reader<T> {
     pub(crate) fn read_until(&self, deadline: Deadline) -> Result<T, Shortfall> {
         crate::remote::flush_writes_ahead();
         let core = match &self.backend {
-            Backend::Local(core) => &**core,
+            Backend::Local(core) => core,
             Backend::Remote { end, decode } => return read_remote(end, *decode, deadline),
         };
         let wait = match deadline {
@@ -139,21 +139,8 @@ impl<T> Reader<T> {
             Deadline::Never => Some(None),
             Deadline::At(at) => Some(Some(at)),
         };
-        loop {
-            let selector = match core.begin_read(|| wait.map(|_| Selector::current())) {
-                Begun::Done(value) => return Ok(value),
-                Begun::Failed(error, ()) => return Err(Shortfall::Failed(error)),
-                Begun::NotReady(()) => return Err(Shortfall::NotReady),
-                Begun::Waiting(selector) => selector,
-            };
-            let woken = selector.wait(wait.flatten(), || Some(Waiting::Read(core.name().clone())));
-            if let Ok(outcome) = core
-                .end_read(&selector, woken)
-                .outcome(|| core.deadlocked())
-            {
-                return outcome.map_err(|((), shortfall)| shortfall);
-            }
-        }
+        read_local(core, wait, None)
+            .map(|value| value.expect("nothing is handed on without a hand-on hook"))
     }
 
     /// Reads, waiting for ever, on behalf of a reader in another OS process: a counterpart
@@ -172,40 +159,20 @@ impl<T> Reader<T> {
             Backend::Local(core) => core,
             Backend::Remote { .. } => return self.read_until(Deadline::Never).map(Some),
         };
-        loop {
-            let begun = core.begin_read(|| {
-                let selector = Selector::current();
-                let (core, chosen, hand_on) = (
-                    Arc::clone(core),
-                    Arc::clone(&selector),
-                    Arc::clone(&hand_on),
-                );
-                selector.arm_hand_on(Box::new(move || {
-                    if let super::core::Ended::Done(value) =
-                        core.end_read(&chosen, crate::wait::Woken::Selected(0))
-                    {
-                        hand_on(value);
-                    }
-                }));
-                Some(selector)
-            });
-            let selector = match begun {
-                Begun::Done(value) => return Ok(Some(value)),
-                Begun::Failed(error, ()) => return Err(Shortfall::Failed(error)),
-                Begun::NotReady(()) => return Err(Shortfall::NotReady),
-                Begun::Waiting(selector) => selector,
-            };
-            let woken = selector.wait(None, || Some(Waiting::Read(core.name().clone())));
-            if selector.disarm_hand_on(woken) {
-                return Ok(None);
-            }
-            if let Ok(outcome) = core
-                .end_read(&selector, woken)
-                .outcome(|| core.deadlocked())
-            {
-                return outcome.map(Some).map_err(|((), shortfall)| shortfall);
-            }
-        }
+        // The hook a counterpart that chooses this wait runs: it takes the value out of the
+        // entry and hands it on.
+        let arm = |selector: &Arc<Selector>| {
+            let (core, chosen, hand_on) =
+                (Arc::clone(core), Arc::clone(selector), Arc::clone(&hand_on));
+            selector.arm_hand_on(Box::new(move || {
+                if let super::core::Ended::Done(value) =
+                    core.end_read(&chosen, crate::wait::Woken::Selected(0))
+                {
+                    hand_on(value);
+                }
+            }));
+        };
+        read_local(core, Some(None), Some(&arm))
     }
 
     /// Poisons the channel: every blocked and later operation on every end fails.
@@ -336,6 +303,46 @@ impl<T> Reader<T> {
 }
 
 /// A read carried out at the channel's home; the value is decoded straight from the frame.
+/// Leaves a hand-on hook on the selector of a wait about to begin.
+type Arm<'a> = &'a dyn Fn(&Arc<Selector>);
+
+/// A read of a channel that lives here: done at once, or after a wait (`wait`: `None` not
+/// to wait, `Some(deadline)` otherwise). With `arm`, each wait leaves a hand-on hook first
+/// (see [`Reader::read_or_hand_on`]), and `Ok(None)` says a counterpart handed the value on.
+fn read_local<T>(
+    core: &Arc<Core<T>>,
+    wait: Option<Option<std::time::Instant>>,
+    arm: Option<Arm<'_>>,
+) -> Result<Option<T>, Shortfall> {
+    loop {
+        let begun = core.begin_read(|| {
+            wait.map(|_| {
+                let selector = Selector::current();
+                if let Some(arm) = arm {
+                    arm(&selector);
+                }
+                selector
+            })
+        });
+        let selector = match begun {
+            Begun::Done(value) => return Ok(Some(value)),
+            Begun::Failed(error, ()) => return Err(Shortfall::Failed(error)),
+            Begun::NotReady(()) => return Err(Shortfall::NotReady),
+            Begun::Waiting(selector) => selector,
+        };
+        let woken = selector.wait(wait.flatten(), || Some(Waiting::Read(core.name().clone())));
+        if arm.is_some() && selector.disarm_hand_on(woken) {
+            return Ok(None);
+        }
+        if let Ok(outcome) = core
+            .end_read(&selector, woken)
+            .outcome(|| core.deadlocked())
+        {
+            return outcome.map(Some).map_err(|((), shortfall)| shortfall);
+        }
+    }
+}
+
 fn read_remote<T>(
     end: &RemoteEnd,
     decode: fn(&[u8]) -> Result<T, postcard::Error>,
