@@ -149,20 +149,34 @@ fn choose_with_one_live_guard_disabled(
     Ok(got)
 }
 
-fn an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported() {
+/// Runs the chooser (in a child OS process if `chooser_in_child`) with `b`, which waits for
+/// it, and an idler that holds the only writer of `never` and waits for nobody: a deadlock.
+fn report_of_a_choice_whose_only_live_guard_is_disabled(chooser_in_child: bool) -> String {
     let (from_b, never, to_b) = (
         Channel::named("from b"),
         Channel::named("never"),
         Channel::named("to b"),
     );
-    let result = run_bounded(parallel![
+    let chooser =
         choose_with_one_live_guard_disabled(from_b.reader(), never.reader(), to_b.writer())
-            .named("chooser"),
+            .named("chooser");
+    let chooser = if chooser_in_child {
+        chooser.os().unwrap()
+    } else {
+        chooser
+    };
+    let result = run_bounded(parallel![
+        chooser,
         read_then_write(to_b.reader(), from_b.writer()).named("b"),
         // Holds the other end of `never` and waits for `b`: nobody will write `never`.
         read_then_write(Channel::named("idle").reader(), never.writer()).named("idler"),
     ]);
-    let report = report_of(result);
+    drop((from_b, never, to_b));
+    report_of(result)
+}
+
+fn an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported() {
+    let report = report_of_a_choice_whose_only_live_guard_is_disabled(false);
     assert!(
         report.contains("chooser is choosing among [read 'never']"),
         "{report}"
@@ -233,21 +247,7 @@ fn deadlocks_are_reported_and_slow_networks_are_not() {
 }
 
 fn an_alternation_in_a_child_os_process_whose_only_live_guard_is_disabled_is_reported() {
-    let (from_b, never, to_b) = (
-        Channel::named("from b"),
-        Channel::named("never"),
-        Channel::named("to b"),
-    );
-    let result = run_bounded(parallel![
-        choose_with_one_live_guard_disabled(from_b.reader(), never.reader(), to_b.writer())
-            .named("chooser")
-            .os()
-            .unwrap(),
-        read_then_write(to_b.reader(), from_b.writer()).named("b"),
-        read_then_write(Channel::named("idle").reader(), never.writer()).named("idler"),
-    ]);
-    drop((from_b, never, to_b));
-    let report = report_of(result);
+    let report = report_of_a_choice_whose_only_live_guard_is_disabled(true);
     assert!(
         report.contains("chooser is choosing among [read 'never'] (in OS process"),
         "{report}"
