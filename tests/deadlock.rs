@@ -76,6 +76,80 @@ fn the_same_deadlock_between_lightweight_processes_is_reported() {
     assert!(report.contains("b is reading 'a to b'"), "{report}");
 }
 
+/// A lightweight process that makes a blocking call: its executor thread sleeps in it.
+#[process]
+async fn read_blocking_then_write_task(
+    input: Reader<u32>,
+    output: Writer<u32>,
+) -> Result<(), csp::Error> {
+    let value = input.read()?;
+    output.write_async(value).await?;
+    Ok(())
+}
+
+fn a_cycle_through_a_task_that_blocks_its_thread_is_reported() {
+    let (ab, ba) = (Channel::named("a to b"), Channel::named("b to a"));
+    let result = run_bounded(parallel![
+        read_blocking_then_write_task(ba.reader(), ab.writer()).named("a"),
+        read_then_write(ab.reader(), ba.writer()).named("b"),
+    ]);
+    let report = report_of(result);
+    assert!(report.contains("a is reading 'b to a'"), "{report}");
+    assert!(report.contains("b is reading 'a to b'"), "{report}");
+}
+
+/// Longer than twice the monitor's grace (its watcher may be a grace into another look when
+/// the wait begins): a standstill this long would be declared.
+const LONGER_THAN_GRACE: Duration = Duration::from_millis(2500);
+
+#[process]
+async fn answer_after_a_long_timeout_task(
+    input: Reader<u32>,
+    output: Writer<u32>,
+) -> Result<u32, csp::Error> {
+    match input.read_timeout_async(LONGER_THAN_GRACE).await {
+        Ok(v) => Ok(v),
+        Err(_) => {
+            output.write_async(7).await?;
+            Ok(0)
+        }
+    }
+}
+
+#[process]
+async fn compute_long_then_write_task(output: Writer<u32>) -> Result<(), csp::Error> {
+    std::thread::sleep(LONGER_THAN_GRACE); // computing, holding its executor thread
+    output.write_async(1).await?;
+    Ok(())
+}
+
+#[process]
+async fn read_one_task(input: Reader<u32>) -> Result<u32, csp::Error> {
+    Ok(input.read_async().await?)
+}
+
+/// Every other process waits for ever while one task awaits a timeout, or computes, for
+/// longer than the grace: never reported (tasks are counted through the executor's
+/// threads and their own marks, not one by one).
+fn a_network_of_tasks_that_is_only_slow_is_never_reported() {
+    let (unused, answers) = (Channel::new(), Channel::new());
+    let (timed, read) = run_bounded(parallel![
+        answer_after_a_long_timeout_task(unused.reader(), answers.writer()),
+        read_one_task(answers.reader()),
+    ])
+    .expect("no deadlock: a task's timeout was pending");
+    drop(unused);
+    assert_eq!((timed.unwrap(), read.unwrap()), (0, 7));
+
+    let late = Channel::new();
+    let (computed, got) = run_bounded(parallel![
+        compute_long_then_write_task(late.writer()),
+        read_one_task(late.reader()),
+    ])
+    .expect("no deadlock: a task was computing");
+    assert_eq!((computed.is_ok(), got.unwrap()), (true, 1));
+}
+
 /// A fork: taken by either neighbour, then put back by the same one.
 #[process]
 fn fork(left: Reader<()>, right: Reader<()>) -> Result<(), csp::Error> {
@@ -237,6 +311,8 @@ fn deadlocks_are_reported_and_slow_networks_are_not() {
     a_deadlock_inside_a_child_os_process_is_reported_to_the_parent();
     two_processes_each_waiting_to_read_from_the_other_are_reported_with_their_cycle();
     the_same_deadlock_between_lightweight_processes_is_reported();
+    a_cycle_through_a_task_that_blocks_its_thread_is_reported();
+    a_network_of_tasks_that_is_only_slow_is_never_reported();
     a_philosopher_ring_without_the_butler_is_reported();
     an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported();
     a_network_that_is_only_slow_is_never_reported();

@@ -13,6 +13,15 @@
 //! communication, or telling it to look again) counts it as running *before* waking it, so a
 //! waiter on its way back is never mistaken for a blocked one.
 //!
+//! Lightweight processes (tasks) are not counted one by one, which would put a shared count
+//! on the path of every hand-over between tasks. The executor's threads are counted instead:
+//! one is running while it polls tasks and blocked while it sleeps for want of any, so while
+//! none is busy every task has returned `Pending`. A task that waits on a communication with
+//! no timeout marks itself waiting in its own record (no shared count), and the mark goes
+//! when it is next polled; a standstill needs every task marked, so a task that awaits
+//! anything else (a timer, a future of another library) counts as running. A task that makes
+//! a blocking call sleeps on its executor thread, which then counts as blocked.
+//!
 //! A suspicion is confirmed only after [`GRACE`] with every actor still blocked and nothing
 //! happening, so a thread the program started itself (which is seen only once it uses a
 //! channel) has that long to show up. When a deadlock is found, the monitor writes a report (each blocked process and what it
@@ -133,8 +142,13 @@ pub(crate) struct Actor {
     ends: EndSet,
     /// What it waits on now, and the selector it waits with, while blocked.
     waiting: Mutex<Option<WaitRecord>>,
-    /// Set while it is counted as blocked; whoever clears it counts it as running again.
+    /// Set while it is counted as blocked; whoever clears it counts it as running again
+    /// (for a task: set while it waits, with no count behind it).
     blocked: AtomicBool,
+    /// A lightweight process: counted through the executor's threads, not one by one.
+    task: bool,
+    /// Set when a task's process has ended.
+    gone: AtomicBool,
 }
 
 impl Actor {
@@ -173,8 +187,8 @@ static DISABLED: AtomicBool = AtomicBool::new(false);
 /// Turned off here, waits are still counted (so that turning it on again finds the waits
 /// that began meanwhile); turned off by the environment variable, which child OS processes
 /// inherit, it is off for the whole run and waits are not counted at all: the accounting's
-/// cost (about 100 ns per communication between lightweight processes on one CPU) is gone
-/// too.
+/// cost (a few tens of nanoseconds per wait of a lightweight process: it writes what it
+/// waits on) is gone too.
 ///
 /// # Examples
 ///
@@ -233,8 +247,20 @@ impl Drop for OwnActor {
     }
 }
 
-/// Registers a new running actor.
+/// Registers a new running actor: a process on a thread, or a thread.
 pub(crate) fn arrive(name: Cow<'static, str>, ends: EndSet) -> Arc<Actor> {
+    arrive_as(name, ends, false)
+}
+
+/// Registers a new lightweight process (a task). It is not counted one by one: while any of
+/// the executor's threads is busy, something runs; a task counts as blocked from the moment
+/// it waits on a communication with no timeout (a mark in its own record, no shared count)
+/// until it is polled again.
+pub(crate) fn arrive_task(name: Cow<'static, str>, ends: EndSet) -> Arc<Actor> {
+    arrive_as(name, ends, true)
+}
+
+fn arrive_as(name: Cow<'static, str>, ends: EndSet, task: bool) -> Arc<Actor> {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let actor = Arc::new(Actor {
         name,
@@ -242,9 +268,13 @@ pub(crate) fn arrive(name: Cow<'static, str>, ends: EndSet) -> Arc<Actor> {
         ends,
         waiting: Mutex::new(None),
         blocked: AtomicBool::new(false),
+        task,
+        gone: AtomicBool::new(false),
     });
     let monitor = monitor();
-    monitor.running.fetch_add(1, Ordering::AcqRel);
+    if !task {
+        monitor.running.fetch_add(1, Ordering::AcqRel);
+    }
     monitor.activity.fetch_add(1, Ordering::AcqRel);
     let mut actors = monitor.actors.lock().unwrap_or_else(|p| p.into_inner());
     if actors.len() >= 64 && actors.len().is_power_of_two() {
@@ -275,6 +305,10 @@ pub(crate) fn depart(actor: &Actor) {
         actor.id,
         crate::trace::EventKind::End,
     );
+    if actor.task {
+        actor.gone.store(true, Ordering::Release);
+        return; // never counted one by one
+    }
     if actor.blocked.swap(false, Ordering::AcqRel) {
         return; // counted as blocked, not running: nothing to take back
     }
@@ -356,6 +390,21 @@ pub(crate) fn block(
     // A wait that another OS process may end (a choice over ends whose channels live
     // there) is not counted: that OS process's actors are not seen here.
     let waiting = waiting()?;
+    if actor.task {
+        // A task that blocks its executor thread (a blocking call inside a task): marked as
+        // waiting, and its thread, which sleeps now, no longer counts as busy. Nothing is
+        // registered: the thread counts itself busy again when the wait ends.
+        if !still_waiting() {
+            return None;
+        }
+        *actor.waiting() = Some((
+            waiting,
+            selector.map(|selector| (Arc::clone(selector), selector.round())),
+        ));
+        actor.blocked.store(true, Ordering::Release);
+        executor_thread_idle();
+        return Some(Blocked { actor });
+    }
     *actor.waiting() = Some((
         waiting,
         selector.map(|selector| (Arc::clone(selector), selector.round())),
@@ -423,6 +472,10 @@ pub(crate) fn sleeping() {
 /// Counts `actor` as running again, unless someone already did; whoever ends a blocked
 /// wait calls this before waking the waiter.
 pub(crate) fn unblock(actor: &Actor) {
+    if actor.task {
+        actor.blocked.store(false, Ordering::Release);
+        return;
+    }
     if actor.blocked.swap(false, Ordering::SeqCst) {
         let monitor = monitor();
         // Only a wake-up from nobody running is news for the watcher; counting every one
@@ -433,11 +486,82 @@ pub(crate) fn unblock(actor: &Actor) {
     }
 }
 
+/// One of the executor's threads starts: it counts as running until it first runs out of
+/// tasks to poll.
+pub(crate) fn executor_thread_starts() {
+    if !off_from_start() {
+        monitor().running.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// An executor thread has no task to poll and is about to sleep: every task it could run
+/// waits. (A thread's sleep and wake-up cost far more than these counts.)
+pub(crate) fn executor_thread_idle() {
+    if !off_from_start() && monitor().running.fetch_sub(1, Ordering::AcqRel) == 1 {
+        check();
+    }
+}
+
+/// An executor thread woke up to poll tasks again.
+pub(crate) fn executor_thread_busy() {
+    if off_from_start() {
+        return;
+    }
+    let monitor = monitor();
+    if monitor.running.fetch_add(1, Ordering::AcqRel) <= 0 {
+        monitor.activity.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 impl Drop for Blocked {
     fn drop(&mut self) {
+        if self.actor.task {
+            self.actor.blocked.store(false, Ordering::Release);
+            executor_thread_busy();
+            return;
+        }
         unblock(&self.actor);
         *self.actor.waiting() = None;
     }
+}
+
+/// Marks the current task as waiting on `waiting` with `selector` (it is about to return
+/// `Pending` from a wait with no deadline), until it is next polled: no shared count is
+/// touched, since the executor's threads are counted instead. The mark is written on the
+/// wait's first `Pending`; [`remark_task_waiting`] renews it on later ones (the record stays).
+///
+/// `Err(waiting)` if the current actor is no task (a thread awaiting with `block_on`): that
+/// wait is counted as a thread's, with [`block`].
+pub(crate) fn mark_task_waiting<W: FnOnce() -> Option<Waiting>>(
+    waiting: W,
+    selector: &Arc<Selector>,
+) -> Result<(), W> {
+    CURRENT.with(|current| {
+        let current = current.borrow();
+        let Some(actor) = current.as_ref().filter(|actor| actor.task) else {
+            return Err(waiting);
+        };
+        if off_from_start() {
+            return Ok(());
+        }
+        if let Some(waiting) = waiting() {
+            *actor.waiting() = Some((waiting, Some((Arc::clone(selector), selector.round()))));
+            actor.blocked.store(true, Ordering::Release);
+        }
+        Ok(())
+    })
+}
+
+/// Renews the current task's mark for the wait [`mark_task_waiting`] recorded, at a later
+/// `Pending` of the same wait.
+pub(crate) fn remark_task_waiting() {
+    CURRENT.with(|current| {
+        if let Some(actor) = current.borrow().as_ref().filter(|actor| actor.task)
+            && actor.waiting().is_some()
+        {
+            actor.blocked.store(true, Ordering::Release);
+        }
+    });
 }
 
 /// Where a waiter that is not a selector (a join) leaves its actor for the waker.
@@ -596,6 +720,14 @@ fn standstill() -> Option<Vec<BlockedActor>> {
     if monitor.running.load(Ordering::Acquire) > 0 {
         return None;
     }
+    // Tasks are not in the count: each must be marked as waiting (one that awaits anything
+    // else, a timer say, is running).
+    let task_running = live_actors().iter().any(|actor| {
+        actor.task && !actor.gone.load(Ordering::Acquire) && !actor.blocked.load(Ordering::Acquire)
+    });
+    if task_running {
+        return None;
+    }
     let blocked = blocked_actors();
     let communicating = blocked.iter().any(|(_, waiting, selector)| {
         selector.is_some() || matches!(waiting, Waiting::Away(..) | Waiting::Child(..))
@@ -603,14 +735,17 @@ fn standstill() -> Option<Vec<BlockedActor>> {
     (communicating && monitor.running.load(Ordering::Acquire) <= 0).then_some(blocked)
 }
 
+fn live_actors() -> Vec<Arc<Actor>> {
+    let actors = monitor().actors.lock().unwrap_or_else(|p| p.into_inner());
+    actors.iter().filter_map(Weak::upgrade).collect()
+}
+
 fn blocked_actors() -> Vec<BlockedActor> {
-    let actors: Vec<Arc<Actor>> = {
-        let actors = monitor().actors.lock().unwrap_or_else(|p| p.into_inner());
-        actors.iter().filter_map(Weak::upgrade).collect()
-    };
-    actors
+    live_actors()
         .iter()
-        .filter(|actor| actor.blocked.load(Ordering::Acquire))
+        .filter(|actor| {
+            actor.blocked.load(Ordering::Acquire) && !actor.gone.load(Ordering::Acquire)
+        })
         .filter_map(|actor| {
             let waiting = actor.waiting().clone()?;
             Some((Arc::clone(actor), waiting.0, waiting.1))
@@ -757,6 +892,10 @@ impl<F: std::future::Future + Unpin> std::future::Future for ActingFor<F> {
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
         let this = &mut *self;
+        // Polled: running. A wait still pending marks it again before it returns.
+        if this.actor.blocked.load(Ordering::Relaxed) {
+            this.actor.blocked.store(false, Ordering::Release);
+        }
         acting_for(&this.actor, || {
             let polled = std::pin::Pin::new(&mut this.future).poll(context);
             // The task may go on on another thread: its writes ahead (which this thread

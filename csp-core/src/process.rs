@@ -512,13 +512,15 @@ impl<R: Send + 'static> Process<R> {
         self,
         done: impl FnOnce(Result<R, RunError>) + Send + 'static,
     ) -> Option<thread::JoinHandle<()>> {
-        // Counted from now, not from when its thread or task first runs: whoever waits for
-        // it right after this is never alone in the count.
-        let actor = deadlock::arrive(self.name.clone(), self.ends.clone());
+        // Registered from now, not from when its thread or task first runs: whoever waits
+        // for it right after this is never alone in the count.
         let process = if self.lightweight {
+            let name = self.name.clone();
+            let ends = self.ends.clone();
             let (work, after) = self.into_parts();
             match work.into_task() {
                 Ok(task) => {
+                    let actor = deadlock::arrive_task(name, ends);
                     crate::executor::spawn(Box::pin(async move {
                         let outcome = deadlock::ActingFor::new(
                             Arc::clone(&actor),
@@ -538,6 +540,7 @@ impl<R: Send + 'static> Process<R> {
         } else {
             self
         };
+        let actor = deadlock::arrive(process.name.clone(), process.ends.clone());
         let name = process.name.to_string();
         let thread = thread::Builder::new()
             .name(thread_name(&name))

@@ -519,14 +519,15 @@ impl Selector {
     pub(crate) fn wait_async(
         self: &Arc<Self>,
         deadline: Option<Instant>,
-        waiting: impl FnOnce() -> Option<Waiting> + Send + 'static,
-    ) -> impl Future<Output = Woken> + Send + 'static {
+        waiting: impl FnOnce() -> Option<Waiting> + Send,
+    ) -> impl Future<Output = Woken> + Send {
         let selector = Arc::clone(self);
         let mut timer = deadline.map(|deadline| {
             futures_timer::Delay::new(deadline.saturating_duration_since(Instant::now()))
         });
         let mut waiting = Some(waiting);
         let mut blocked: Option<Blocked> = None;
+        let mut marked = false;
         std::future::poll_fn(move |context| {
             let Owner::Task(waker) = &selector.owner else {
                 unreachable!("only a task's selector is awaited");
@@ -550,12 +551,21 @@ impl Selector {
                     selector.settled()
                 });
             }
-            if timer.is_none()
-                && let Some(waiting) = waiting.take()
-            {
-                blocked = selector.block_forever(waiting);
-                if blocked.is_none() && !selector.is_waiting() {
-                    return Poll::Ready(selector.settled());
+            if timer.is_none() {
+                if let Some(waiting) = waiting.take() {
+                    // A task is marked as waiting; a thread awaiting this (in `block_on`)
+                    // is counted as blocked, as in `wait`.
+                    match crate::deadlock::mark_task_waiting(waiting, &selector) {
+                        Ok(()) => marked = true,
+                        Err(waiting) => {
+                            blocked = selector.block_forever(waiting);
+                            if blocked.is_none() && !selector.is_waiting() {
+                                return Poll::Ready(selector.settled());
+                            }
+                        }
+                    }
+                } else if marked {
+                    crate::deadlock::remark_task_waiting();
                 }
             }
             let _ = &blocked; // kept until the future ends: the wait is counted meanwhile

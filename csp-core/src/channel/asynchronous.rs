@@ -124,9 +124,10 @@ impl<T: Send> Reader<T> {
                 selector: Arc::clone(&selector),
                 armed: true,
             };
-            let name = core.name().clone();
             let woken = selector
-                .wait_async(instant(deadline), move || Some(Waiting::Read(name)))
+                .wait_async(instant(deadline), || {
+                    Some(Waiting::Read(core.name().clone()))
+                })
                 .await;
             pending.armed = false;
             if let Ok(outcome) = core
@@ -198,9 +199,10 @@ impl<T: Send> Writer<T> {
                 selector: Arc::clone(&selector),
                 armed: true,
             };
-            let name = core.name().clone();
             let woken = selector
-                .wait_async(instant(deadline), move || Some(Waiting::Write(name)))
+                .wait_async(instant(deadline), || {
+                    Some(Waiting::Write(core.name().clone()))
+                })
                 .await;
             pending.armed = false;
             value = match core
