@@ -249,6 +249,42 @@ fn report_of_a_choice_whose_only_live_guard_is_disabled(chooser_in_child: bool) 
     report_of(result)
 }
 
+#[process]
+async fn choose_with_one_live_guard_disabled_task(
+    from_b: Reader<u32>,
+    never: Reader<u32>,
+    to_b: Writer<u32>,
+) -> Result<u32, csp::Error> {
+    let got = select_async! {
+        v = read(from_b), if false => v,
+        v = read(never) => v,
+    }?;
+    to_b.write_async(got).await?;
+    Ok(got)
+}
+
+/// The same as a lightweight process: its mark describes the choice.
+fn an_alternation_of_a_task_whose_only_live_guard_is_disabled_is_reported() {
+    let (from_b, never, to_b) = (
+        Channel::named("from b"),
+        Channel::named("never"),
+        Channel::named("to b"),
+    );
+    let result = run_bounded(parallel![
+        choose_with_one_live_guard_disabled_task(from_b.reader(), never.reader(), to_b.writer())
+            .named("chooser"),
+        read_then_write_task(to_b.reader(), from_b.writer()).named("b"),
+        read_then_write(Channel::named("idle").reader(), never.writer()).named("idler"),
+    ]);
+    drop((from_b, never, to_b));
+    let report = report_of(result);
+    assert!(
+        report.contains("chooser is choosing among [read 'never']"),
+        "{report}"
+    );
+    assert!(report.contains("b is reading 'to b'"), "{report}");
+}
+
 fn an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported() {
     let report = report_of_a_choice_whose_only_live_guard_is_disabled(false);
     assert!(
@@ -315,6 +351,7 @@ fn deadlocks_are_reported_and_slow_networks_are_not() {
     a_network_of_tasks_that_is_only_slow_is_never_reported();
     a_philosopher_ring_without_the_butler_is_reported();
     an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported();
+    an_alternation_of_a_task_whose_only_live_guard_is_disabled_is_reported();
     a_network_that_is_only_slow_is_never_reported();
     a_cycle_between_a_thread_and_a_child_os_process_is_reported();
     a_cycle_between_two_child_os_processes_is_reported();

@@ -249,7 +249,7 @@ impl Alternation {
                     Self::waiting(&plain)
                 };
                 selector
-                    .wait_async(timeout.and_then(|(at, _)| at), move || what)
+                    .wait_async(timeout.and_then(|(at, _)| at), move || what.clone())
                     .await
             };
             waiting.withdraw();

@@ -27,10 +27,11 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::thread::{self, Thread};
 
 use futures::task::AtomicWaker;
@@ -460,7 +461,7 @@ impl Selector {
         moved
     }
 
-    /// Leaves the actor counted as blocked in this wait where [`transition_in`] finds it.
+    /// Leaves the actor counted as blocked in this wait where [`Selector::transition_in`] finds it.
     fn count_blocked(&self, actor: &Arc<crate::deadlock::Actor>) {
         self.blocked.put(actor);
         self.has_blocked.store(true, Ordering::SeqCst);
@@ -515,62 +516,27 @@ impl Selector {
 
     /// Waits, as a task, until the selector leaves [`WAITING`] or `deadline` passes: the
     /// asynchronous twin of [`wait`](Selector::wait). The selector must be a task's
-    /// ([`for_task`](Selector::for_task)).
-    pub(crate) fn wait_async(
+    /// ([`for_task`](Selector::for_task)). `waiting` describes the wait for the deadlock
+    /// monitor, which may call it from its own thread while the task waits.
+    pub(crate) fn wait_async<W>(
         self: &Arc<Self>,
         deadline: Option<Instant>,
-        waiting: impl FnOnce() -> Option<Waiting> + Send,
-    ) -> impl Future<Output = Woken> + Send {
-        let selector = Arc::clone(self);
-        let mut timer = deadline.map(|deadline| {
-            futures_timer::Delay::new(deadline.saturating_duration_since(Instant::now()))
-        });
-        let mut waiting = Some(waiting);
-        let mut blocked: Option<Blocked> = None;
-        let mut marked = false;
-        std::future::poll_fn(move |context| {
-            let Owner::Task(waker) = &selector.owner else {
-                unreachable!("only a task's selector is awaited");
-            };
-            let word = selector.state.load(Ordering::Acquire);
-            if status(word) != WAITING {
-                return Poll::Ready(Self::decode(word));
-            }
-            waker.register(context.waker());
-            // Look again after registering: a counterpart may have chosen us in between.
-            let word = selector.state.load(Ordering::Acquire);
-            if status(word) != WAITING {
-                return Poll::Ready(Self::decode(word));
-            }
-            if let Some(timer) = timer.as_mut()
-                && Pin::new(timer).poll(context).is_ready()
-            {
-                return Poll::Ready(if selector.transition(ABORTED) {
-                    Woken::TimedOut
-                } else {
-                    selector.settled()
-                });
-            }
-            if timer.is_none() {
-                if let Some(waiting) = waiting.take() {
-                    // A task is marked as waiting; a thread awaiting this (in `block_on`)
-                    // is counted as blocked, as in `wait`.
-                    match crate::deadlock::mark_task_waiting(waiting, &selector) {
-                        Ok(()) => marked = true,
-                        Err(waiting) => {
-                            blocked = selector.block_forever(waiting);
-                            if blocked.is_none() && !selector.is_waiting() {
-                                return Poll::Ready(selector.settled());
-                            }
-                        }
-                    }
-                } else if marked {
-                    crate::deadlock::remark_task_waiting();
-                }
-            }
-            let _ = &blocked; // kept until the future ends: the wait is counted meanwhile
-            Poll::Pending
-        })
+        waiting: W,
+    ) -> WaitAsync<W>
+    where
+        W: Fn() -> Option<Waiting> + Send + Sync,
+    {
+        WaitAsync {
+            selector: Arc::clone(self),
+            timer: deadline.map(|deadline| {
+                futures_timer::Delay::new(deadline.saturating_duration_since(Instant::now()))
+            }),
+            waiting,
+            blocked: None,
+            counted_as_thread: false,
+            marked: false,
+            _pinned: PhantomPinned,
+        }
     }
 
     /// Blocks until the selector leaves [`WAITING`] or `deadline` passes; `waiting` says what
@@ -613,6 +579,80 @@ impl Selector {
                     thread::park_timeout(deadline - now);
                 }
             }
+        }
+    }
+}
+
+/// The future of [`Selector::wait_async`].
+///
+/// A task that waits in it with no deadline marks itself waiting with pointers to the
+/// selector and to `waiting` (see the deadlock monitor's task marks): the future is pinned
+/// (never `Unpin`), so they stay in place, and it takes the mark back when it is dropped.
+pub(crate) struct WaitAsync<W> {
+    selector: Arc<Selector>,
+    timer: Option<futures_timer::Delay>,
+    waiting: W,
+    /// A thread awaiting this (in `block_on`) is counted as blocked, as in `wait`.
+    blocked: Option<Blocked>,
+    counted_as_thread: bool,
+    marked: bool,
+    _pinned: PhantomPinned,
+}
+
+impl<W: Fn() -> Option<Waiting> + Send + Sync> Future for WaitAsync<W> {
+    type Output = Woken;
+
+    #[allow(unsafe_code)]
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Woken> {
+        // SAFETY: nothing is moved out of the future; its fields stay where they are, as
+        // the task's mark needs.
+        let this = unsafe { self.get_unchecked_mut() };
+        let selector = &this.selector;
+        let Owner::Task(waker) = &selector.owner else {
+            unreachable!("only a task's selector is awaited");
+        };
+        let word = selector.state.load(Ordering::Acquire);
+        if status(word) != WAITING {
+            return Poll::Ready(Selector::decode(word));
+        }
+        waker.register(context.waker());
+        // Look again after registering: a counterpart may have chosen us in between.
+        let word = selector.state.load(Ordering::Acquire);
+        if status(word) != WAITING {
+            return Poll::Ready(Selector::decode(word));
+        }
+        if let Some(timer) = this.timer.as_mut() {
+            if Pin::new(timer).poll(context).is_ready() {
+                return Poll::Ready(if selector.transition(ABORTED) {
+                    Woken::TimedOut
+                } else {
+                    selector.settled()
+                });
+            }
+            return Poll::Pending; // a wait with a deadline is never counted
+        }
+        if this.counted_as_thread {
+            return Poll::Pending;
+        }
+        // SAFETY: `waiting` and the selector stay in place while the mark stands: the future
+        // is pinned, and dropping it takes the mark back first.
+        if unsafe { crate::deadlock::mark_task_waiting(&this.waiting, selector) } {
+            this.marked = true;
+        } else {
+            this.counted_as_thread = true;
+            this.blocked = selector.block_forever(|| (this.waiting)());
+            if this.blocked.is_none() && !selector.is_waiting() {
+                return Poll::Ready(selector.settled());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<W> Drop for WaitAsync<W> {
+    fn drop(&mut self) {
+        if self.marked {
+            crate::deadlock::task_wait_ends(&self.selector);
         }
     }
 }

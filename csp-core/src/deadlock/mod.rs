@@ -52,6 +52,11 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
+mod task_mark;
+
+pub(crate) use task_mark::Describe;
+use task_mark::TaskMark;
+
 use crate::channel::core::Side;
 use crate::error::ChannelName;
 use crate::propagation::EndSet;
@@ -149,6 +154,8 @@ pub(crate) struct Actor {
     task: bool,
     /// Set when a task's process has ended.
     gone: AtomicBool,
+    /// A task's mark: what it waits on while it waits with no deadline.
+    mark: TaskMark,
 }
 
 impl Actor {
@@ -270,6 +277,7 @@ fn arrive_as(name: Cow<'static, str>, ends: EndSet, task: bool) -> Arc<Actor> {
         blocked: AtomicBool::new(false),
         task,
         gone: AtomicBool::new(false),
+        mark: TaskMark::default(),
     });
     let monitor = monitor();
     if !task {
@@ -525,41 +533,39 @@ impl Drop for Blocked {
     }
 }
 
-/// Marks the current task as waiting on `waiting` with `selector` (it is about to return
-/// `Pending` from a wait with no deadline), until it is next polled: no shared count is
-/// touched, since the executor's threads are counted instead. The mark is written on the
-/// wait's first `Pending`; [`remark_task_waiting`] renews it on later ones (the record stays).
+/// Marks the current task as waiting with `selector` on what `describe` tells (it is about
+/// to return `Pending` from a wait with no deadline), until it is next polled: no shared
+/// count is touched, since the executor's threads are counted instead (see [`TaskMark`]).
+/// False if the current actor is no task (a thread awaiting in `block_on`): that wait is
+/// counted as a thread's, with [`block`].
 ///
-/// `Err(waiting)` if the current actor is no task (a thread awaiting with `block_on`): that
-/// wait is counted as a thread's, with [`block`].
-pub(crate) fn mark_task_waiting<W: FnOnce() -> Option<Waiting>>(
-    waiting: W,
-    selector: &Arc<Selector>,
-) -> Result<(), W> {
+/// # Safety
+///
+/// `describe` and `selector` must stay in place until the task is next polled or
+/// [`task_wait_ends`] is called with this selector (the wait's future is pinned, and calls
+/// it when dropped).
+#[allow(unsafe_code)]
+pub(crate) unsafe fn mark_task_waiting(describe: &Describe<'_>, selector: &Arc<Selector>) -> bool {
     CURRENT.with(|current| {
         let current = current.borrow();
         let Some(actor) = current.as_ref().filter(|actor| actor.task) else {
-            return Err(waiting);
+            return false;
         };
-        if off_from_start() {
-            return Ok(());
+        if !off_from_start() {
+            // SAFETY: this is the task's thread, in its poll; the caller keeps the pointees
+            // in place as long as the mark can stand.
+            unsafe { actor.mark.mark(describe, selector) };
         }
-        if let Some(waiting) = waiting() {
-            *actor.waiting() = Some((waiting, Some((Arc::clone(selector), selector.round()))));
-            actor.blocked.store(true, Ordering::Release);
-        }
-        Ok(())
+        true
     })
 }
 
-/// Renews the current task's mark for the wait [`mark_task_waiting`] recorded, at a later
-/// `Pending` of the same wait.
-pub(crate) fn remark_task_waiting() {
+/// The wait of `selector` is over and its future goes: the current task's mark, if it is
+/// that wait's, goes with it.
+pub(crate) fn task_wait_ends(selector: &Selector) {
     CURRENT.with(|current| {
-        if let Some(actor) = current.borrow().as_ref().filter(|actor| actor.task)
-            && actor.waiting().is_some()
-        {
-            actor.blocked.store(true, Ordering::Release);
+        if let Some(actor) = current.borrow().as_ref().filter(|actor| actor.task) {
+            actor.mark.clear_for(selector);
         }
     });
 }
@@ -723,7 +729,10 @@ fn standstill() -> Option<Vec<BlockedActor>> {
     // Tasks are not in the count: each must be marked as waiting (one that awaits anything
     // else, a timer say, is running).
     let task_running = live_actors().iter().any(|actor| {
-        actor.task && !actor.gone.load(Ordering::Acquire) && !actor.blocked.load(Ordering::Acquire)
+        actor.task
+            && !actor.gone.load(Ordering::Acquire)
+            && !actor.blocked.load(Ordering::Acquire)
+            && !actor.mark.is_marked()
     });
     if task_running {
         return None;
@@ -743,12 +752,15 @@ fn live_actors() -> Vec<Arc<Actor>> {
 fn blocked_actors() -> Vec<BlockedActor> {
     live_actors()
         .iter()
-        .filter(|actor| {
-            actor.blocked.load(Ordering::Acquire) && !actor.gone.load(Ordering::Acquire)
-        })
+        .filter(|actor| !actor.gone.load(Ordering::Acquire))
         .filter_map(|actor| {
-            let waiting = actor.waiting().clone()?;
-            Some((Arc::clone(actor), waiting.0, waiting.1))
+            if actor.blocked.load(Ordering::Acquire) {
+                let waiting = actor.waiting().clone()?;
+                return Some((Arc::clone(actor), waiting.0, waiting.1));
+            }
+            let (waiting, selector) = actor.mark.read()?;
+            let round = selector.round();
+            Some((Arc::clone(actor), waiting, Some((selector, round))))
         })
         .collect()
 }
@@ -884,6 +896,13 @@ impl<F> ActingFor<F> {
     }
 }
 
+impl<F> Drop for ActingFor<F> {
+    fn drop(&mut self) {
+        // Before the future (and the waits inside it that a mark may point into) goes.
+        self.actor.mark.clear();
+    }
+}
+
 impl<F: std::future::Future + Unpin> std::future::Future for ActingFor<F> {
     type Output = F::Output;
 
@@ -893,9 +912,7 @@ impl<F: std::future::Future + Unpin> std::future::Future for ActingFor<F> {
     ) -> std::task::Poll<F::Output> {
         let this = &mut *self;
         // Polled: running. A wait still pending marks it again before it returns.
-        if this.actor.blocked.load(Ordering::Relaxed) {
-            this.actor.blocked.store(false, Ordering::Release);
-        }
+        this.actor.mark.clear();
         acting_for(&this.actor, || {
             let polled = std::pin::Pin::new(&mut this.future).poll(context);
             // The task may go on on another thread: its writes ahead (which this thread
