@@ -233,6 +233,7 @@ fn main() {
         "| workload | size | csp `Vec<u8>` | csp `ByteBuf` | raw socket | mp.Pipe | mp.Queue | csp (ByteBuf) / raw | Pipe / csp (ByteBuf) | Queue / csp (ByteBuf) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut measured = Vec::new();
     // One way twice: through a rendezvous channel, then through one buffering values, where
     // a writer in another OS process writes ahead without waiting for each answer.
     for (one_way, capacity) in [(false, 0), (true, 0), (true, BUFFERED)] {
@@ -262,6 +263,14 @@ fn main() {
             let show = |v: Option<f64>| v.map_or("n/a".to_string(), micros);
             let ratio =
                 |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}x", v / csp));
+            measured.push(Measured {
+                kind,
+                capacity,
+                size,
+                csp,
+                raw,
+                pipe,
+            });
             let workload = match capacity {
                 0 => kind.replace('_', " "),
                 capacity => format!("one way, buffered ({capacity})"),
@@ -269,11 +278,7 @@ fn main() {
             println!(
                 "| {} | {} | {} | {} | {} | {} | {} | {:.2}x | {} | {} |",
                 workload,
-                match size {
-                    8 => "8 B".to_string(),
-                    s if s < 1 << 20 => format!("{} KiB", s >> 10),
-                    s => format!("{} MiB", s >> 20),
-                },
+                size_name(size),
                 micros(csp_vec),
                 micros(csp),
                 micros(raw),
@@ -285,4 +290,116 @@ fn main() {
             );
         }
     }
+    let busy_pipe = python
+        .as_ref()
+        .and_then(|p| p.get("round_trip/8/pipe_busy").copied());
+    print_busy_round_trip(&measured, busy_pipe);
+    print_targets(&measured, busy_pipe);
+}
+
+/// One row of the main table, kept for the targets.
+struct Measured {
+    kind: &'static str,
+    capacity: usize,
+    size: usize,
+    csp: f64,
+    raw: f64,
+    pipe: Option<f64>,
+}
+
+fn size_name(size: usize) -> String {
+    match size {
+        8 => "8 B".to_string(),
+        s if s < 1 << 20 => format!("{} KiB", s >> 10),
+        s => format!("{} MiB", s >> 20),
+    }
+}
+
+fn find<'a>(measured: &'a [Measured], kind: &str, capacity: usize, size: usize) -> &'a Measured {
+    measured
+        .iter()
+        .find(|m| m.kind == kind && m.capacity == capacity && m.size == size)
+        .expect("every case was measured")
+}
+
+/// The 8-byte round trip with neither side ever sleeping in the kernel: csp's waits look
+/// (spin, then yield) for up to 50 us before they sleep, longer than an answer takes, and
+/// Python's sides poll `conn.poll()` in a loop before each `recv_bytes`.
+fn print_busy_round_trip(measured: &[Measured], busy_pipe: Option<f64>) {
+    let csp = find(measured, "round_trip", 0, 8);
+    println!("\n#### Round trip, 8 bytes, both sides busy\n");
+    println!(
+        "Neither side sleeps while the other answers: csp's reads look for up to 50 us before \
+         they sleep (the round trip above), and each side of the Python peer polls \
+         `conn.poll()` in a loop before each `recv_bytes`.\n"
+    );
+    println!(
+        "| csp `ByteBuf` | mp.Pipe, both sides polling | mp.Pipe, blocking `recv_bytes` | polling Pipe / csp | blocking Pipe / csp |"
+    );
+    println!("|---|---|---|---|---|");
+    let show = |v: Option<f64>| v.map_or("n/a".to_string(), micros);
+    let ratio = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{:.2}x", v / csp.csp));
+    println!(
+        "| {} | {} | {} | {} | {} |",
+        micros(csp.csp),
+        show(busy_pipe),
+        show(csp.pipe),
+        ratio(busy_pipe),
+        ratio(csp.pipe),
+    );
+}
+
+/// The issues' targets for these workloads, as ratios from the tables above.
+fn print_targets(measured: &[Measured], busy_pipe: Option<f64>) {
+    println!("\n#### Targets\n");
+    println!("| target | bound | measured | verdict |");
+    println!("|---|---|---|---|");
+    let row = |target: String, bound: &str, value: Option<f64>, met: &dyn Fn(f64) -> bool| {
+        let (shown, verdict) = match value {
+            Some(v) => (format!("{v:.2}x"), if met(v) { "met" } else { "NOT met" }),
+            None => ("n/a".to_string(), "n/a"),
+        };
+        println!("| {target} | {bound} | {shown} | {verdict} |");
+    };
+    for (size, _) in SIZES {
+        let m = find(measured, "round_trip", 0, size);
+        row(
+            format!("round trip, {}: csp / raw socket (time)", size_name(size)),
+            "at most 2x",
+            Some(m.csp / m.raw),
+            &|v| v <= 2.0,
+        );
+        row(
+            format!("round trip, {}: mp.Pipe / csp (time)", size_name(size)),
+            "at least 5x",
+            m.pipe.map(|p| p / m.csp),
+            &|v| v >= 5.0,
+        );
+    }
+    for size in [64 << 10, 1 << 20] {
+        let m = find(measured, "one_way", BUFFERED, size);
+        row(
+            format!(
+                "one way, {}, buffered ({BUFFERED}): raw socket / csp (time)",
+                size_name(size)
+            ),
+            "at least 5x",
+            Some(m.raw / m.csp),
+            &|v| v >= 5.0,
+        );
+    }
+    let m = find(measured, "round_trip", 0, 8);
+    row(
+        "round trip, 8 B, both sides busy: polling mp.Pipe / csp (time)".to_string(),
+        "at least 50x",
+        busy_pipe.map(|p| p / m.csp),
+        &|v| v >= 50.0,
+    );
+    let m = find(measured, "one_way", BUFFERED, 8);
+    let rate = 1.0 / m.csp;
+    println!(
+        "| one way, 8 B, buffered ({BUFFERED}): csp messages per second | at least 10 M/s | {:.2} M/s | {} |",
+        rate / 1e6,
+        if rate >= 10e6 { "met" } else { "NOT met" }
+    );
 }

@@ -45,6 +45,32 @@ def round_trip_pipe(size, count):
     return elapsed / count
 
 
+def pipe_echo_busy(conn, count):
+    for _ in range(count):
+        while not conn.poll():
+            pass
+        conn.send_bytes(conn.recv_bytes())
+
+
+def round_trip_pipe_busy(size, count):
+    """Both sides busy: neither ever sleeps in recv; each polls until a message is there."""
+    parent, child = mp.Pipe()
+    worker = mp.Process(target=pipe_echo_busy, args=(child, count + 1))
+    worker.start()
+    payload = b"x" * size
+    parent.send_bytes(payload)
+    parent.recv_bytes()  # warm up
+    started = time.perf_counter()
+    for _ in range(count):
+        parent.send_bytes(payload)
+        while not parent.poll():
+            pass
+        parent.recv_bytes()
+    elapsed = time.perf_counter() - started
+    worker.join()
+    return elapsed / count
+
+
 def round_trip_queue(size, count):
     inbox, outbox = mp.Queue(), mp.Queue()
     worker = mp.Process(target=queue_echo, args=(inbox, outbox, count + 1))
@@ -94,6 +120,8 @@ def main():
     for size_text, count in counts.items():
         size = int(size_text)
         results[f"round_trip/{size}/pipe"] = round_trip_pipe(size, count)
+        if size == 8:
+            results[f"round_trip/{size}/pipe_busy"] = round_trip_pipe_busy(size, count)
         results[f"round_trip/{size}/queue"] = round_trip_queue(size, count)
         results[f"one_way/{size}/pipe"] = one_way_pipe(size, count)
         results[f"one_way/{size}/queue"] = one_way_queue(size, count)
