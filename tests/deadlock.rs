@@ -178,9 +178,30 @@ fn philosopher(left: Writer<()>, right: Writer<()>) -> Result<(), csp::Error> {
     Ok(())
 }
 
-fn a_philosopher_ring_without_the_butler_is_reported() {
+/// The philosopher as a lightweight process: it thinks by awaiting a timeout guard, so
+/// that every philosopher takes its left fork before any reaches for its right.
+#[process]
+async fn philosopher_task(left: Writer<()>, right: Writer<()>) -> Result<(), csp::Error> {
+    left.write_async(()).await?;
+    select_async! { timeout(Duration::from_millis(30)) => () }?;
+    right.write_async(()).await?;
+    right.write_async(()).await?;
+    left.write_async(()).await?;
+    Ok(())
+}
+
+/// Where the philosophers of a ring run (the forks run on threads).
+#[derive(Clone, Copy)]
+enum Seated {
+    OnThreads,
+    AsTasks,
+    InChildOsProcesses,
+}
+
+/// A ring of five philosophers without the butler: each takes its left fork, then waits for
+/// its right one for ever.
+fn report_of_a_philosopher_ring(seated: Seated) -> String {
     const SEATS: usize = 5;
-    // Philosopher i writes to fork i as its left and to fork i + 1 as its right.
     let as_left: Vec<Channel<()>> = (0..SEATS)
         .map(|i| Channel::named(format!("fork {i} (left)")))
         .collect();
@@ -192,8 +213,13 @@ fn a_philosopher_ring_without_the_butler_is_reported() {
             .map(|i| fork(as_left[i].reader(), as_right[i].reader()).named(format!("fork {i}"))),
     );
     let philosophers = Parallel::of((0..SEATS).map(|i| {
-        philosopher(as_left[i].writer(), as_right[(i + 1) % SEATS].writer())
-            .named(format!("philosopher {i}"))
+        let (left, right) = (as_left[i].writer(), as_right[(i + 1) % SEATS].writer());
+        let name = format!("philosopher {i}");
+        match seated {
+            Seated::OnThreads => philosopher(left, right).named(name),
+            Seated::AsTasks => philosopher_task(left, right).named(name),
+            Seated::InChildOsProcesses => philosopher(left, right).named(name).os().unwrap(),
+        }
     }));
     drop((as_left, as_right));
     let report = report_of(run_bounded(parallel![forks, philosophers]));
@@ -207,6 +233,14 @@ fn a_philosopher_ring_without_the_butler_is_reported() {
         );
     }
     assert!(report.contains("cycle:"), "{report}");
+    report
+}
+
+fn a_philosopher_ring_without_the_butler_is_reported_in_every_placement() {
+    report_of_a_philosopher_ring(Seated::OnThreads);
+    report_of_a_philosopher_ring(Seated::AsTasks);
+    let report = report_of_a_philosopher_ring(Seated::InChildOsProcesses);
+    assert!(report.contains("(in OS process"), "{report}");
 }
 
 #[process]
@@ -349,7 +383,7 @@ fn deadlocks_are_reported_and_slow_networks_are_not() {
     the_same_deadlock_between_lightweight_processes_is_reported();
     a_cycle_through_a_task_that_blocks_its_thread_is_reported();
     a_network_of_tasks_that_is_only_slow_is_never_reported();
-    a_philosopher_ring_without_the_butler_is_reported();
+    a_philosopher_ring_without_the_butler_is_reported_in_every_placement();
     an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported();
     an_alternation_of_a_task_whose_only_live_guard_is_disabled_is_reported();
     a_network_that_is_only_slow_is_never_reported();
