@@ -330,7 +330,7 @@ fn an_alternation_whose_only_live_guard_has_a_false_precondition_is_reported() {
 
 #[process]
 fn answer_after_a_timeout(input: Reader<u32>, output: Writer<u32>) -> Result<u32, csp::Error> {
-    match input.read_timeout(Duration::from_millis(100)) {
+    match input.read_timeout(LONGER_THAN_GRACE) {
         Ok(v) => Ok(v),
         Err(_) => {
             output.write(7)?;
@@ -341,7 +341,7 @@ fn answer_after_a_timeout(input: Reader<u32>, output: Writer<u32>) -> Result<u32
 
 #[process]
 fn compute_then_write(output: Writer<u32>) -> Result<(), csp::Error> {
-    std::thread::sleep(Duration::from_millis(100)); // computing: not blocked
+    std::thread::sleep(LONGER_THAN_GRACE); // computing: not blocked
     output.write(1)?;
     Ok(())
 }
