@@ -240,3 +240,46 @@ fn an_async_choice_times_out_and_a_dropped_choice_keeps_a_value_it_was_handed() 
         assert_eq!(guard.take(), Some(8));
     });
 }
+
+/// Marks its own flag, then computes (never awaiting) until it sees the other's, or gives
+/// up after `LIMIT`: true if both ran at the same time.
+#[process]
+async fn meet(
+    mine: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    other: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> bool {
+    use std::sync::atomic::Ordering;
+    mine.store(true, Ordering::Release);
+    let started = std::time::Instant::now();
+    while !other.load(Ordering::Acquire) {
+        if started.elapsed() > LIMIT {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    true
+}
+
+#[test]
+fn a_network_of_tasks_uses_every_core() {
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        eprintln!("one CPU only: nothing to show");
+        return;
+    }
+    let (a, b) = (
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    // Both spawned: both run on the pool's threads (a `parallel!` would run the last on
+    // this thread).
+    let first = meet(std::sync::Arc::clone(&a), std::sync::Arc::clone(&b)).spawn();
+    let second = meet(b, a).spawn();
+    let first = first.join_timeout(LIMIT * 2).expect("the first task ends");
+    let second = second
+        .join_timeout(LIMIT * 2)
+        .expect("the second task ends");
+    assert!(
+        first && second,
+        "the two computing tasks never ran at the same time"
+    );
+}

@@ -128,6 +128,8 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new() -> Backoff {
+        // A blocking wait inside a task: the task it woke last must not wait for this one.
+        crate::executor::blocking();
         Backoff {
             turn: 0,
             started: None,
