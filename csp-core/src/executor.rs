@@ -102,7 +102,7 @@ impl Pool {
             .is_some_and(|pool| std::ptr::eq(pool, self))
         {
             if let Some(displaced) = NEXT.with(|next| next.replace(Some(runnable))) {
-                self.share(displaced);
+                self.displace(displaced);
             }
         } else {
             self.share(runnable);
@@ -119,6 +119,22 @@ impl Pool {
         fence(Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) > 0 {
             self.wake_one();
+        }
+    }
+
+    /// Queues a task this pool thread displaced from its slot. The thread takes it itself
+    /// once its slot is empty, so another thread is woken only when more than one task
+    /// waits: a network that forks now and then (commstime's delta wakes two) stays on one
+    /// thread, one that fans out spreads.
+    fn displace(&self, runnable: Runnable) {
+        if let Err(error) = self.queue.push(runnable) {
+            unreachable!("the pool's queue is never closed: {error}");
+        }
+        if self.queue.len() > 1 {
+            fence(Ordering::SeqCst);
+            if self.sleeping.load(Ordering::SeqCst) > 0 {
+                self.wake_one();
+            }
         }
     }
 
