@@ -283,3 +283,40 @@ fn a_network_of_tasks_uses_every_core() {
         "the two computing tasks never ran at the same time"
     );
 }
+
+#[process]
+async fn read_one_and_end(input: Reader<u32>) -> u32 {
+    input.read_async().await.unwrap_or(0)
+}
+
+/// Starts a reader, writes to it once it waits (which wakes it onto this task's thread),
+/// then joins it with a blocking `join` inside the task.
+#[process]
+async fn wake_then_join() -> u32 {
+    let channel = Channel::named("to the joined");
+    let writer = channel.writer();
+    let joined = read_one_and_end(channel.reader()).spawn();
+    drop(channel);
+    let started = std::time::Instant::now();
+    while !format!("{writer:?}").contains("blocked_readers: 1") {
+        assert!(started.elapsed() < LIMIT, "the reader never waited");
+        std::thread::yield_now();
+    }
+    writer.write_async(7).await.expect("the reader takes it");
+    joined.join().expect("the joined process ends") // blocks this pool thread
+}
+
+/// A task that wakes a process and then blocks its thread joining it: the process it woke
+/// runs on another thread meanwhile (it is not kept back for the blocked one).
+#[test]
+fn a_task_can_join_a_process_it_just_woke() {
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        eprintln!("one CPU only: nothing to show");
+        return;
+    }
+    let got = wake_then_join()
+        .spawn()
+        .join_timeout(LIMIT)
+        .expect("the joining task ends");
+    assert_eq!(got, 7);
+}

@@ -696,6 +696,9 @@ impl Finish {
 
     /// Counts the current actor as blocked waiting for `process` until [`done`](Finish::done).
     pub(crate) fn wait_for(&self, process: &str) -> Option<deadlock::Blocked> {
+        // A join inside a task: the task it woke last must not wait for it (it may be the
+        // very process joined).
+        crate::executor::blocking();
         deadlock::block(
             || Some(deadlock::Waiting::Join(process.to_string())),
             |actor| self.waiter.put(actor),
@@ -746,6 +749,7 @@ impl<R> SpawnHandle<R> {
     pub fn join_timeout(mut self, timeout: Duration) -> Result<R, RunError> {
         // Not counted as blocked: with its time up, the joiner may still act (poison what it
         // waited for, say), so a network with a timed join pending is only slow.
+        crate::executor::blocking();
         match self.receiver.recv_timeout(timeout) {
             Ok(result) => {
                 self.reap();
