@@ -24,8 +24,9 @@
 //!
 //! Each thread tells the deadlock monitor when it runs out of tasks and when it wakes again,
 //! which is how tasks are counted (see [`deadlock`](crate::deadlock)). A task that blocks its
-//! thread (a blocking channel call inside an `async fn`) hands the task in its slot to the
-//! queue first, so that another thread can run it.
+//! thread in one of csp's blocking calls (a channel operation, a join, inside an `async fn`)
+//! hands the task in its slot to the queue first, so that another thread can run it; one
+//! that blocks some other way (a sleep, a lock) holds that one task back until it returns.
 //!
 //! (`futures`' `ThreadPool` was measured first: 6.2 us per communication in commstime on two
 //! CPUs, its idle threads sleeping on a condition variable at once.)
