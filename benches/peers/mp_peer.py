@@ -29,22 +29,6 @@ def queue_source(queue, payload, count):
         queue.put(payload)
 
 
-def round_trip_pipe(size, count):
-    parent, child = mp.Pipe()
-    worker = mp.Process(target=pipe_echo, args=(child, count + 1))
-    worker.start()
-    payload = b"x" * size
-    parent.send_bytes(payload)
-    parent.recv_bytes()  # warm up
-    started = time.perf_counter()
-    for _ in range(count):
-        parent.send_bytes(payload)
-        parent.recv_bytes()
-    elapsed = time.perf_counter() - started
-    worker.join()
-    return elapsed / count
-
-
 def pipe_echo_busy(conn, count):
     for _ in range(count):
         while not conn.poll():
@@ -52,10 +36,10 @@ def pipe_echo_busy(conn, count):
         conn.send_bytes(conn.recv_bytes())
 
 
-def round_trip_pipe_busy(size, count):
-    """Both sides busy: neither ever sleeps in recv; each polls until a message is there."""
+def round_trip_pipe(size, count, busy=False):
+    """With `busy`, neither side ever sleeps in recv: each polls until a message is there."""
     parent, child = mp.Pipe()
-    worker = mp.Process(target=pipe_echo_busy, args=(child, count + 1))
+    worker = mp.Process(target=pipe_echo_busy if busy else pipe_echo, args=(child, count + 1))
     worker.start()
     payload = b"x" * size
     parent.send_bytes(payload)
@@ -63,8 +47,9 @@ def round_trip_pipe_busy(size, count):
     started = time.perf_counter()
     for _ in range(count):
         parent.send_bytes(payload)
-        while not parent.poll():
-            pass
+        if busy:
+            while not parent.poll():
+                pass
         parent.recv_bytes()
     elapsed = time.perf_counter() - started
     worker.join()
@@ -121,7 +106,7 @@ def main():
         size = int(size_text)
         results[f"round_trip/{size}/pipe"] = round_trip_pipe(size, count)
         if size == 8:
-            results[f"round_trip/{size}/pipe_busy"] = round_trip_pipe_busy(size, count)
+            results[f"round_trip/{size}/pipe_busy"] = round_trip_pipe(size, count, busy=True)
         results[f"round_trip/{size}/queue"] = round_trip_queue(size, count)
         results[f"one_way/{size}/pipe"] = one_way_pipe(size, count)
         results[f"one_way/{size}/queue"] = one_way_queue(size, count)
