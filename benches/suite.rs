@@ -30,6 +30,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use csp::prelude::*;
+use serde_bytes::ByteBuf;
 
 // ---------------------------------------------------------------------------------------
 // Configuration
@@ -72,6 +73,8 @@ struct Counts {
     start_csp_os: u64,
     start_go: u64,
     start_python: u64,
+    /// (message size, messages in this OS process, messages from a child OS process).
+    oneway_large: [(usize, u64, u64); 2],
 }
 
 const FULL: Counts = Counts {
@@ -108,6 +111,7 @@ const FULL: Counts = Counts {
     start_csp_os: 20,
     start_go: 100_000,
     start_python: 10,
+    oneway_large: [(64 << 10, 20_000, 5_000), (1 << 20, 1_000, 500)],
 };
 
 const QUICK: Counts = Counts {
@@ -144,6 +148,7 @@ const QUICK: Counts = Counts {
     start_csp_os: 5,
     start_go: 20_000,
     start_python: 3,
+    oneway_large: [(64 << 10, 4_000, 1_000), (1 << 20, 200, 100)],
 };
 
 /// The number of channels StressedAlt's reader chooses among.
@@ -832,6 +837,30 @@ macro_rules! rust_peer {
                 elapsed / rounds as f64
             }
 
+            /// Seconds per `size`-byte message (each a fresh copy of one buffer) over a
+            /// buffered channel.
+            pub(super) fn one_way_bytes(messages: u64, capacity: usize, size: usize) -> f64 {
+                let (tx, rx) = $krate::bounded::<Vec<u8>>(capacity);
+                let source = thread::spawn(move || {
+                    let template = vec![7u8; size];
+                    for _ in 0..=messages {
+                        if tx.send(template.clone()).is_err() {
+                            return;
+                        }
+                    }
+                });
+                rx.recv().unwrap();
+                let started = Instant::now();
+                let mut total = 0;
+                for _ in 0..messages {
+                    total += rx.recv().unwrap().len();
+                }
+                let elapsed = started.elapsed().as_secs_f64();
+                assert_eq!(total, messages as usize * size);
+                source.join().unwrap();
+                elapsed / messages as f64
+            }
+
             /// Seconds per 8-byte message over a buffered channel.
             pub(super) fn one_way(messages: u64, capacity: usize) -> f64 {
                 let (tx, rx) = $krate::bounded::<u64>(capacity);
@@ -868,6 +897,7 @@ type RustPeer = (
     fn(u64) -> f64,
     fn(u64) -> f64,
     fn(u64, usize) -> f64,
+    fn(u64, usize, usize) -> f64,
 );
 
 const RUST_PEERS: [RustPeer; 3] = [
@@ -877,6 +907,7 @@ const RUST_PEERS: [RustPeer; 3] = [
         crossbeam::commstime,
         crossbeam::ping_pong,
         crossbeam::one_way,
+        crossbeam::one_way_bytes,
     ),
     (
         "flume",
@@ -884,6 +915,7 @@ const RUST_PEERS: [RustPeer; 3] = [
         flume_peer::commstime,
         flume_peer::ping_pong,
         flume_peer::one_way,
+        flume_peer::one_way_bytes,
     ),
     (
         "kanal",
@@ -891,6 +923,7 @@ const RUST_PEERS: [RustPeer; 3] = [
         kanal_peer::commstime,
         kanal_peer::ping_pong,
         kanal_peer::one_way,
+        kanal_peer::one_way_bytes,
     ),
 ];
 
@@ -1036,6 +1069,94 @@ fn csp_one_way(messages: u64, os: bool) -> Result<f64, String> {
     ]
     .run()
     .map_err(csp_error)?;
+    per_message.map_err(csp_error)
+}
+
+/// The large-message source: `messages + 1` fresh copies of one `size`-byte buffer.
+#[process]
+fn source_bytes(output: Writer<ByteBuf>, messages: u64, size: usize) -> Result<(), csp::Error> {
+    let template = vec![7u8; size];
+    for _ in 0..=messages {
+        output.write(ByteBuf::from(template.clone()))?;
+    }
+    Ok(())
+}
+
+/// Seconds per large message, after a warm-up one.
+#[process]
+fn sink_bytes(input: Reader<ByteBuf>, messages: u64, size: usize) -> Result<f64, csp::Error> {
+    input.read()?;
+    let started = Instant::now();
+    let mut total = 0;
+    for _ in 0..messages {
+        total += input.read()?.len();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(total, messages as usize * size);
+    Ok(elapsed / messages as f64)
+}
+
+#[process]
+async fn source_bytes_task(
+    output: Writer<ByteBuf>,
+    messages: u64,
+    size: usize,
+) -> Result<(), csp::Error> {
+    let template = vec![7u8; size];
+    for _ in 0..=messages {
+        output.write_async(ByteBuf::from(template.clone())).await?;
+    }
+    Ok(())
+}
+
+#[process]
+async fn sink_bytes_task(
+    input: Reader<ByteBuf>,
+    messages: u64,
+    size: usize,
+) -> Result<f64, csp::Error> {
+    input.read_async().await?;
+    let started = Instant::now();
+    let mut total = 0;
+    for _ in 0..messages {
+        total += input.read_async().await?.len();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(total, messages as usize * size);
+    Ok(elapsed / messages as f64)
+}
+
+/// Where the large-message source and sink run.
+#[derive(Clone, Copy)]
+enum Large {
+    Threads,
+    /// The source in a child OS process.
+    Os,
+    /// Both spawned as tasks.
+    Tasks,
+}
+
+fn csp_one_way_bytes(messages: u64, size: usize, placement: Large) -> Result<f64, String> {
+    let channel = Channel::buffered(ONEWAY_CAPACITY);
+    let per_message = match placement {
+        Large::Threads | Large::Os => {
+            let source = placed(
+                source_bytes(channel.writer(), messages, size),
+                matches!(placement, Large::Os),
+            )?;
+            let sink = sink_bytes(channel.reader(), messages, size);
+            drop(channel);
+            parallel![source, sink].run().map_err(csp_error)?.1
+        }
+        Large::Tasks => {
+            let source = source_bytes_task(channel.writer(), messages, size).spawn();
+            let sink = sink_bytes_task(channel.reader(), messages, size).spawn();
+            drop(channel);
+            let per_message = sink.join().map_err(csp_error)?;
+            join_all(vec![source])?;
+            per_message
+        }
+    };
     per_message.map_err(csp_error)
 }
 
@@ -1625,7 +1746,7 @@ fn commstime(c: &Counts, notes: &mut Notes) -> Table {
             cell,
         ));
     }
-    for (key_name, label, run, _, _) in RUST_PEERS {
+    for (key_name, label, run, _, _, _) in RUST_PEERS {
         progress(&format!("commstime: {key_name}"));
         let cell = notes.cell(label, measure(n, || Ok(run(c.commstime_rust))));
         rows.push(Row::new(key_name, label, c.commstime_rust, cell));
@@ -1720,7 +1841,7 @@ fn ping_pong(c: &Counts, notes: &mut Notes) -> Table {
             cell,
         ));
     }
-    for (key_name, label, _, run, _) in RUST_PEERS {
+    for (key_name, label, _, run, _, _) in RUST_PEERS {
         progress(&format!("ping-pong: {key_name}"));
         let cell = notes.cell(label, measure(n, || Ok(run(c.pingpong_rust))));
         rows.push(Row::new(key_name, label, c.pingpong_rust, cell));
@@ -1798,7 +1919,7 @@ fn one_way(c: &Counts, notes: &mut Notes) -> Table {
             cell,
         ));
     }
-    for (key_name, label, _, _, run) in RUST_PEERS {
+    for (key_name, label, _, _, run, _) in RUST_PEERS {
         progress(&format!("one-way: {key_name}"));
         let label = label.replace("bounded(0)", &format!("bounded({ONEWAY_CAPACITY})"));
         let cell = notes.cell(
@@ -1815,6 +1936,91 @@ fn one_way(c: &Counts, notes: &mut Notes) -> Table {
              a child OS process, the sink on a thread of the parent, where the channel lives. \
              csp tasks: both `async fn`, both `.spawn()`ed onto the executor; the `parallel!` \
              row: `parallel![source, sink].run()`, the sink on the calling thread."
+        ),
+        rate_unit: Some("messages/s"),
+        per_part: None,
+        references: REFS_ALL,
+        rows,
+    }
+}
+
+fn one_way_64k(c: &Counts, notes: &mut Notes) -> Table {
+    one_way_large(c, notes, 0)
+}
+
+fn one_way_1m(c: &Counts, notes: &mut Notes) -> Table {
+    one_way_large(c, notes, 1)
+}
+
+/// One-way throughput with large messages: `c.oneway_large[which]`.
+fn one_way_large(c: &Counts, notes: &mut Notes, which: usize) -> Table {
+    let n = c.repeats;
+    let (size, messages, messages_os) = c.oneway_large[which];
+    let shown = if size >= 1 << 20 {
+        format!("{} MiB", size >> 20)
+    } else {
+        format!("{} KiB", size >> 10)
+    };
+    let mut rows = Vec::new();
+    for (key_name, label, placement, count) in [
+        (CSP_THREADS, "csp, threads", Large::Threads, messages),
+        (CSP_OS, "csp, source `.os()`", Large::Os, messages_os),
+        (
+            CSP_TASKS,
+            "csp, source and sink tasks (`async fn`), both spawned",
+            Large::Tasks,
+            messages,
+        ),
+    ] {
+        progress(&format!("one-way {shown}: {label}"));
+        let cell = notes.cell(
+            &format!("one-way {shown} {label}"),
+            measure_csp(n, || csp_one_way_bytes(count, size, placement)),
+        );
+        rows.push(Row::new(key_name, label, count, cell));
+    }
+    for procs in [Procs::One, Procs::Default] {
+        progress(&format!("one-way {shown}: Go {procs:?}"));
+        let results = go(
+            n,
+            procs,
+            &args(&[&"onewaybytes", &messages, &ONEWAY_CAPACITY, &size]),
+        );
+        let label = go_label(procs, &results);
+        let cell = notes.cell(
+            &format!("one-way {shown} {label}"),
+            results.and_then(|r| key(&r, "per_message")),
+        );
+        rows.push(Row::new(
+            if procs == Procs::One { "go1" } else { "go" },
+            label,
+            messages,
+            cell,
+        ));
+    }
+    for (key_name, label, _, _, _, run) in RUST_PEERS {
+        progress(&format!("one-way {shown}: {key_name}"));
+        let label = label.replace("bounded(0)", &format!("bounded({ONEWAY_CAPACITY})"));
+        let cell = notes.cell(
+            &format!("one-way {shown} {label}"),
+            measure(n, || Ok(run(messages, ONEWAY_CAPACITY, size))),
+        );
+        rows.push(Row::new(key_name, label, messages, cell));
+    }
+    Table {
+        title: if which == 0 {
+            "one-way throughput, 64 KiB messages"
+        } else {
+            "one-way throughput, 1 MiB messages"
+        },
+        intro: format!(
+            "As the 8-byte one-way workload, with {shown} messages: the source sends a fresh \
+             copy of one buffer each time (csp: a `ByteBuf`, the Rust crates a `Vec<u8>`, Go a \
+             `[]byte`), through a channel buffered for {ONEWAY_CAPACITY}; the sink reads them \
+             and drops them. Within one OS process a message moves by pointer, so these rows \
+             measure the copy, the allocation and the channel; across OS processes (csp \
+             `.os()`) the bytes cross the shared-memory ring. The cross-process section below \
+             has the same sizes against a raw Unix socket and Python."
         ),
         rate_unit: Some("messages/s"),
         per_part: None,
@@ -2221,10 +2427,12 @@ fn main() {
         return;
     }
     let counts = if quick { QUICK } else { FULL };
-    let workloads: [(&'static str, Workload); 6] = [
+    let workloads: [(&'static str, Workload); 8] = [
         ("commstime", commstime),
         ("ping_pong", ping_pong),
         ("one_way", one_way),
+        ("one_way_64k", one_way_64k),
+        ("one_way_1m", one_way_1m),
         ("stressed_alt", stressed_alt),
         ("token_ring", token_ring),
         ("process_start", process_start),

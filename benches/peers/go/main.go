@@ -7,6 +7,7 @@
 //	commstime LOOPS                 prefix -> delta -> succ -> prefix, delta -> consumer
 //	pingpong ROUNDS                 round trip between two goroutines
 //	oneway MESSAGES CAPACITY        8-byte messages over a buffered channel
+//	onewaybytes MESSAGES CAPACITY SIZE  SIZE-byte messages over a buffered channel
 //	stressedalt CHANNELS WRITERS SELECTIONS   one reader selecting over CHANNELS channels
 //	ring PROCESSES ROUNDS           a token passed around a ring of goroutines
 //	start COUNT                     start and join one goroutine, COUNT times
@@ -111,6 +112,33 @@ func oneway(messages, capacity int) {
 	elapsed := time.Since(started).Seconds()
 	if sum == 0 {
 		fail("nothing received")
+	}
+	emit(map[string]float64{"per_message": elapsed / float64(messages)})
+}
+
+// onewaybytes: as oneway, with SIZE-byte messages, each a fresh copy of one buffer.
+func onewaybytes(messages, capacity, size int) {
+	ch := make(chan []byte, capacity)
+	template := make([]byte, size)
+	for i := range template {
+		template[i] = 7
+	}
+	go func() {
+		for i := 0; i <= messages; i++ {
+			message := make([]byte, size)
+			copy(message, template)
+			ch <- message
+		}
+	}()
+	<-ch
+	started := time.Now()
+	total := 0
+	for i := 0; i < messages; i++ {
+		total += len(<-ch)
+	}
+	elapsed := time.Since(started).Seconds()
+	if total != messages*size {
+		fail("lost bytes")
 	}
 	emit(map[string]float64{"per_message": elapsed / float64(messages)})
 }
@@ -270,7 +298,7 @@ func start(count int) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: peer commstime|pingpong|oneway|stressedalt|ring|start ARGS...")
+		fail("usage: peer commstime|pingpong|oneway|onewaybytes|stressedalt|ring|start ARGS...")
 	}
 	switch os.Args[1] {
 	case "commstime":
@@ -279,6 +307,8 @@ func main() {
 		pingpong(arg(2))
 	case "oneway":
 		oneway(arg(2), arg(3))
+	case "onewaybytes":
+		onewaybytes(arg(2), arg(3), arg(4))
 	case "stressedalt":
 		stressedalt(arg(2), arg(3), arg(4))
 	case "ring":
