@@ -216,6 +216,7 @@ impl Alternation {
         guards: &mut [&mut (dyn Guard + Send)],
     ) -> Result<usize, SelectError> {
         crate::remote::flush_writes_ahead();
+        crate::executor::operating();
         let (order, timeout) = self.prepare(guards)?;
         let chosen = loop {
             let tried = {

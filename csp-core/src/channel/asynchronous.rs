@@ -111,6 +111,7 @@ impl<T: Send> Reader<T> {
             return self.read_until(deadline);
         };
         crate::remote::flush_writes_ahead();
+        crate::executor::operating();
         let now = matches!(deadline, Deadline::Now);
         loop {
             let selector = match core.begin_read(|| (!now).then(Selector::for_task)) {
@@ -186,6 +187,7 @@ impl<T: Send> Writer<T> {
             return self.write_until(value, deadline);
         };
         crate::remote::flush_writes_ahead();
+        crate::executor::operating();
         let now = matches!(deadline, Deadline::Now);
         loop {
             let selector = match core.begin_write(value, || (!now).then(Selector::for_task)) {
