@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{LIMIT, join, start, still_blocked};
+use common::{LIMIT, join, start, still_blocked, until_a_reader_waits};
 use csp::prelude::*;
 use csp::{ChannelError, RunError};
 
@@ -197,18 +197,6 @@ fn replies_through_a_child(count: usize, after_child_waits: bool) {
 #[test]
 fn mobile_ends_sent_inside_messages_work_across_processes() {
     replies_through_a_child(3, false);
-}
-
-/// Waits (bounded) until a reader waits on `channel`, as its `Debug` shows.
-fn until_a_reader_waits<T>(channel: &Channel<T>) {
-    let started = std::time::Instant::now();
-    while !format!("{channel:?}").contains("blocked_readers: 1") {
-        assert!(
-            started.elapsed() < LIMIT,
-            "no reader came to wait: {channel:?}"
-        );
-        std::thread::yield_now();
-    }
 }
 
 /// The same, with each end written only once the child waits to read it: the writer's

@@ -297,11 +297,7 @@ async fn wake_then_join() -> u32 {
     let writer = channel.writer();
     let joined = read_one_and_end(channel.reader()).spawn();
     drop(channel);
-    let started = std::time::Instant::now();
-    while !format!("{writer:?}").contains("blocked_readers: 1") {
-        assert!(started.elapsed() < LIMIT, "the reader never waited");
-        std::thread::yield_now();
-    }
+    common::until_a_reader_waits(&writer);
     writer.write_async(7).await.expect("the reader takes it");
     joined.join().expect("the joined process ends") // blocks this pool thread
 }

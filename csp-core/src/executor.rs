@@ -125,15 +125,7 @@ impl Pool {
 
     /// Queues `runnable` for any thread, waking a sleeping one for it.
     fn share(&self, runnable: Runnable) {
-        if let Err(error) = self.queue.push(runnable) {
-            unreachable!("the pool's queue is never closed: {error}");
-        }
-        // Against a thread that is going to sleep: either it sees this task in the queue
-        // when it looks again after listing itself, or this sees it listed.
-        fence(Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) > 0 {
-            self.wake_one();
-        }
+        self.queue_up(runnable, true);
     }
 
     /// Queues a task this pool thread displaced from its slot. The thread takes it itself
@@ -141,14 +133,29 @@ impl Pool {
     /// waits: a network that forks now and then (commstime's delta wakes two) stays on one
     /// thread, one that fans out spreads.
     fn displace(&self, runnable: Runnable) {
+        self.queue_up(runnable, false);
+    }
+
+    /// Queues `runnable`, waking a sleeping thread for it if `always`, or else only if
+    /// another task waits in the queue too.
+    fn queue_up(&self, runnable: Runnable, always: bool) {
         if let Err(error) = self.queue.push(runnable) {
             unreachable!("the pool's queue is never closed: {error}");
         }
-        if self.queue.len() > 1 {
+        if always || self.queue.len() > 1 {
+            // Against a thread that is going to sleep: either it sees this task in the
+            // queue when it looks again after listing itself, or this sees it listed.
             fence(Ordering::SeqCst);
             if self.sleeping.load(Ordering::SeqCst) > 0 {
                 self.wake_one();
             }
+        }
+    }
+
+    /// Hands the task in this thread's slot, if any, to the shared queue.
+    fn hand_on_slot(&self) {
+        if let Some(next) = NEXT.with(Cell::take) {
+            self.share(next);
         }
     }
 
@@ -187,9 +194,7 @@ impl Pool {
                 in_a_row += 1;
             } else {
                 in_a_row = 0;
-                if let Some(next) = NEXT.with(Cell::take) {
-                    self.share(next); // its turn is over: it queues like any other
-                }
+                self.hand_on_slot(); // its turn is over: it queues like any other
                 runnable = self.queue.pop().ok();
                 if runnable.is_some() && !self.queue.is_empty() {
                     self.wake_one(); // more than this thread runs: share it
@@ -238,10 +243,8 @@ pub(crate) fn spawn(task: BoxFuture<'static, ()>) {
 /// The current thread is about to block inside a task: the task in its next slot goes to
 /// the shared queue, where another thread can run it meanwhile.
 pub(crate) fn blocking() {
-    if let Some(pool) = POOL_THREAD.with(Cell::get)
-        && let Some(next) = NEXT.with(Cell::take)
-    {
-        pool.share(next);
+    if let Some(pool) = POOL_THREAD.with(Cell::get) {
+        pool.hand_on_slot();
     }
 }
 
@@ -257,10 +260,8 @@ pub(crate) fn operating() {
         since.set(count);
         count
     });
-    if since >= OPERATIONS_BEFORE_SHARING
-        && let Some(next) = NEXT.with(Cell::take)
-    {
-        pool.share(next);
+    if since >= OPERATIONS_BEFORE_SHARING {
+        pool.hand_on_slot();
     }
 }
 
@@ -328,18 +329,16 @@ mod tests {
     #[test]
     fn a_task_that_blocks_its_thread_lets_go_of_the_task_it_woke() {
         let pool = Pool::start(2);
-        let (x_writer, x_reader) = crate::channel::<u64>();
+        let x = crate::Channel::<u64>::new();
+        let (x_writer, x_reader) = (x.writer(), x.reader());
         let (y_writer, y_reader) = crate::channel::<u64>();
         pool.spawn(Box::pin(async move {
             if x_reader.read_async().await.is_ok() {
                 let _ = y_writer.write_async(2).await;
             }
         }));
-        let started = std::time::Instant::now();
-        while !format!("{x_writer:?}").contains("blocked_readers: 1") {
-            assert!(started.elapsed() < LIMIT, "the reader of x never waited");
-            thread::yield_now();
-        }
+        x.until_readers_wait(1);
+        drop(x);
         let (done, finished) = mpsc::channel();
         pool.spawn(Box::pin(async move {
             if x_writer.write_async(1).await.is_ok() {
@@ -358,7 +357,8 @@ mod tests {
     #[test]
     fn a_streaming_writer_lets_its_reader_run_beside_it() {
         let pool = Pool::start(2);
-        let (writer, reader) = crate::channel::buffered_channel::<u64>(8);
+        let channel = crate::Channel::<u64>::buffered(8);
+        let (writer, reader) = (channel.writer(), channel.reader());
         let progress = Arc::new(AtomicUsize::new(0));
         pool.spawn(Box::pin({
             let progress = Arc::clone(&progress);
@@ -368,11 +368,8 @@ mod tests {
                 }
             }
         }));
-        let started = std::time::Instant::now();
-        while !format!("{writer:?}").contains("blocked_readers: 1") {
-            assert!(started.elapsed() < LIMIT, "the reader never waited");
-            thread::yield_now();
-        }
+        channel.until_readers_wait(1);
+        drop(channel);
         let (done, finished) = mpsc::channel();
         pool.spawn(Box::pin(async move {
             for n in 0..3 {

@@ -59,3 +59,13 @@ pub fn still_blocked<R>(what: &str, started: &mpsc::Receiver<R>, wait: Duration)
         Err(mpsc::RecvTimeoutError::Disconnected) => panic!("{what}: the thread panicked"),
     }
 }
+
+/// Waits (bounded by [`LIMIT`]) until a reader waits on the channel of `end` (a channel or
+/// one of its ends), as its `Debug` shows.
+pub fn until_a_reader_waits(end: &impl std::fmt::Debug) {
+    let started = std::time::Instant::now();
+    while !format!("{end:?}").contains("blocked_readers: 1") {
+        assert!(started.elapsed() < LIMIT, "no reader came to wait: {end:?}");
+        thread::yield_now();
+    }
+}

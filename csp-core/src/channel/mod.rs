@@ -303,3 +303,18 @@ impl<T: Send> ChannelControl for Core<T> {
         self.name()
     }
 }
+
+#[cfg(test)]
+impl<T> Channel<T> {
+    /// For tests: waits (bounded) until `count` readers wait on the channel.
+    pub(crate) fn until_readers_wait(&self, count: usize) {
+        let started = std::time::Instant::now();
+        while self.core.snapshot().readers_waiting != count {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "the reader never started waiting"
+            );
+            std::thread::yield_now();
+        }
+    }
+}

@@ -479,23 +479,11 @@ mod tests {
         (handed, ended)
     }
 
-    /// Waits (bounded) until `count` readers wait on the channel.
-    fn until_readers_wait(channel: &Channel<u32>, count: usize) {
-        let started = Instant::now();
-        while channel.core.snapshot().readers_waiting != count {
-            assert!(
-                started.elapsed() < LIMIT,
-                "the reader never started waiting"
-            );
-            std::thread::yield_now();
-        }
-    }
-
     #[test]
     fn the_writer_hands_the_value_on_for_a_waiting_reader() {
         let channel = Channel::<u32>::new();
         let (handed, ended) = waiting_reader(channel.reader());
-        until_readers_wait(&channel, 1);
+        channel.until_readers_wait(1);
         channel.writer().write(42).unwrap();
         let (value, on) = handed.recv_timeout(LIMIT).expect("the value was handed on");
         assert_eq!(value, 42);
@@ -517,7 +505,7 @@ mod tests {
     fn poison_ends_a_waiting_read_without_handing_anything_on() {
         let channel = Channel::<u32>::new();
         let (handed, ended) = waiting_reader(channel.reader());
-        until_readers_wait(&channel, 1);
+        channel.until_readers_wait(1);
         channel.writer().poison();
         assert!(matches!(
             ended.recv_timeout(LIMIT),
@@ -527,7 +515,7 @@ mod tests {
         // The next wait of the same kind still works, on a fresh channel.
         let channel = Channel::<u32>::new();
         let (handed, ended) = waiting_reader(channel.reader());
-        until_readers_wait(&channel, 1);
+        channel.until_readers_wait(1);
         channel.writer().write(5).unwrap();
         assert_eq!(handed.recv_timeout(LIMIT).map(|(v, _)| v), Ok(5));
         assert!(matches!(ended.recv_timeout(LIMIT), Ok(Ok(None))));

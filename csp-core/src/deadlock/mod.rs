@@ -478,12 +478,10 @@ pub(crate) fn sleeping() {
 }
 
 /// Counts `actor` as running again, unless someone already did; whoever ends a blocked
-/// wait calls this before waking the waiter.
+/// wait calls this before waking the waiter. Only threads' actors are registered for it (a
+/// task's wait is never counted one by one).
 pub(crate) fn unblock(actor: &Actor) {
-    if actor.task {
-        actor.blocked.store(false, Ordering::Release);
-        return;
-    }
+    debug_assert!(!actor.task, "a task's wait is never registered");
     if actor.blocked.swap(false, Ordering::SeqCst) {
         let monitor = monitor();
         // Only a wake-up from nobody running is news for the watcher; counting every one
