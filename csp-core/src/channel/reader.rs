@@ -457,7 +457,6 @@ mod tests {
     use super::*;
     use crate::Channel;
     use std::sync::mpsc;
-    use std::time::Instant;
 
     const LIMIT: Duration = Duration::from_secs(10);
 
