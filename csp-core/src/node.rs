@@ -647,7 +647,11 @@ fn serve_operations(connection: Connection) {
     let mut registered = Registered::new();
     let mut delivering: Option<Delivering> = None;
     let mut recent = RecentEnds::default();
+    // A pattern's server woken by a request carried out here runs on this thread.
+    let _helping = crate::executor::Helping::start();
     loop {
+        // The server woken by the last request, if any, answers it before the next.
+        crate::executor::run_helped();
         // A written value's encoding follows its request in the frame: it is decoded from
         // there, borrowed, without a copy.
         let received = lock(&connection).receive_with(|request: OperationRequest, payload| {
@@ -715,8 +719,10 @@ fn serve_operations(connection: Connection) {
             Step::Reply(end, reply, scope) => (end, reply, scope),
             Step::Read { write, reader } => {
                 let answer = answer_for(&connection, &handed, &reader);
-                let (reply, scope) =
-                    TicketScope::collect(|| write_then_read(write, &reader, answer));
+                // A server handed the request runs here while this waits for its answer.
+                let (reply, scope) = crate::executor::help_while_waiting(|| {
+                    TicketScope::collect(|| write_then_read(write, &reader, answer))
+                });
                 if reply.is_none() {
                     // Answered by the thread that completed the read.
                     let handed = std::mem::take(&mut *lock(&handed));

@@ -57,6 +57,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::FutureExt;
+use futures::future::BoxFuture;
 
 /// How a process's body ended, as far as propagation is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -520,19 +521,9 @@ impl<R: Send + 'static> Process<R> {
             let (work, after) = self.into_parts();
             match work.into_task() {
                 Ok(task) => {
-                    let actor = deadlock::arrive_task(name, ends);
-                    crate::executor::spawn(Box::pin(async move {
-                        let outcome = deadlock::ActingFor::new(
-                            Arc::clone(&actor),
-                            AssertUnwindSafe(task).catch_unwind(),
-                        )
-                        .await;
-                        // Its writes ahead are carried out before anyone learns it ended.
-                        crate::remote::flush_writes_ahead();
-                        // Whoever waits is woken (and counted) before this process is gone.
+                    start_task(name, ends, task, crate::executor::spawn, move |outcome| {
                         done(after.finish(outcome));
-                        deadlock::depart(&actor);
-                    }));
+                    });
                     return None;
                 }
                 Err(work) => after.into_process(work),
@@ -639,6 +630,46 @@ fn thread_name(process: &str) -> String {
 }
 
 /// Unwinds out of a process's body so that [`Process::run`] reports `error` unchanged.
+/// Starts `task` as the lightweight process `name` (counted in the network from now), on the
+/// pool through `spawn`, and hands its outcome (a panic caught) to `done`.
+fn start_task<R: Send + 'static>(
+    name: Cow<'static, str>,
+    ends: EndSet,
+    task: BoxFuture<'static, R>,
+    spawn: fn(BoxFuture<'static, ()>),
+    done: impl FnOnce(thread::Result<R>) + Send + 'static,
+) {
+    let actor = deadlock::arrive_task(name, ends);
+    spawn(Box::pin(async move {
+        let outcome =
+            deadlock::ActingFor::new(Arc::clone(&actor), AssertUnwindSafe(task).catch_unwind())
+                .await;
+        // Its writes ahead are carried out before anyone learns it ended.
+        crate::remote::flush_writes_ahead();
+        // Whoever waits is woken (and counted) before this process is gone.
+        done(outcome);
+        deadlock::depart(&actor);
+    }));
+}
+
+/// Starts a pattern's server, `body`, as the lightweight process `name`: a thread that
+/// carries out a remote thread's requests runs it itself when it hands it one (see
+/// [`executor::spawn_served`](crate::executor::spawn_served)). A panic in it is reported on
+/// standard error: its clients then see the server gone.
+pub(crate) fn start_server(name: String, body: BoxFuture<'static, ()>) {
+    start_task(
+        Cow::Owned(name.clone()),
+        EndSet::new(),
+        body,
+        crate::executor::spawn_served,
+        move |outcome| {
+            if let Err(payload) = outcome {
+                eprintln!("csp: {name} panicked: {}", panic_message(&*payload));
+            }
+        },
+    );
+}
+
 pub(crate) fn fail(error: RunError) -> ! {
     panic::resume_unwind(Box::new(error))
 }

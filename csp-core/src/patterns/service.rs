@@ -14,6 +14,13 @@
 //! (its timeout passed) sends `Cancel`; the server answers `Cancelled` if the request was
 //! still pending, and otherwise nothing more, so the client then reads the answer that was
 //! already on its way. Every request gets exactly one answer.
+//!
+//! The server is a lightweight process, and the thread that hands it a request runs it: a
+//! client's thread during a call, or the parent's thread that carries out a remote client's
+//! operations (see `executor::Helping`). A call is then one rendezvous and one answer on one
+//! thread, with no hand-over between threads; a call from a child OS process, one round trip
+//! through the shared-memory ring. The server still owns its state alone, one request at a
+//! time; it never waits inside a step, so whoever runs it is never held up for long.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -26,7 +33,6 @@ use crate::alternation::Alternation;
 use crate::channel::{CallError, Channel, Reader, Writer};
 use crate::error::{SelectError, WriteError};
 use crate::guard::{Guard, InputGuard};
-use crate::process::Process;
 
 /// What a pattern's items and values must be: serde values that can be sent between threads
 /// and OS processes. Implemented for every such type; nothing to implement by hand.
@@ -128,7 +134,7 @@ fn connect<Q: Wire, A: Wire>(service: &str, id: ClientId) -> (Connected<Q, A>, C
     )
 }
 
-/// Starts a server for `state` on a thread of this OS process and returns its first client.
+/// Starts a server for `state` in this OS process and returns its first client.
 ///
 /// The server runs while it has clients, and while `lifeline` (if given) is not retired: a
 /// manager holds the other end and drops it to stop its servers.
@@ -139,17 +145,17 @@ pub(crate) fn start<S: Serve>(
 ) -> Client<S::Request, S::Reply> {
     let (first, client) = connect(service, 0);
     let name = service.to_string();
-    // A process of its own, so that it counts in the network (for deadlock detection).
-    drop(
-        Process::new(format!("{service} server"), move || {
-            serve(&name, state, first, lifeline)
-        })
-        .spawn(),
+    // A lightweight process of its own, so that it counts in the network (for deadlock
+    // detection), and so that a request from another OS process is answered on the thread
+    // that brings it, with no hand-over (see `executor::spawn_served`).
+    crate::process::start_server(
+        format!("{service} server"),
+        Box::pin(async move { serve(&name, state, first, lifeline).await }),
     );
     client
 }
 
-fn serve<S: Serve>(
+async fn serve<S: Serve>(
     service: &str,
     mut state: S,
     first: Connected<S::Request, S::Reply>,
@@ -165,12 +171,16 @@ fn serve<S: Serve>(
                 .map(|c| InputGuard::new(&c.requests))
                 .collect();
             let mut life = lifeline.as_ref().map(InputGuard::new);
-            let mut all: Vec<&mut dyn Guard> =
-                guards.iter_mut().map(|g| g as &mut dyn Guard).collect();
+            let mut all: Vec<&mut (dyn Guard + Send)> = guards
+                .iter_mut()
+                .map(|g| g as &mut (dyn Guard + Send))
+                .collect();
             if let Some(life) = life.as_mut() {
                 all.push(life);
             }
-            match alternation.select(&mut all) {
+            let selected = alternation.select_async(&mut all).await;
+            drop(all);
+            match selected {
                 Ok(index) if index < clients.len() => (index, Ok(guards[index].take())),
                 Ok(_) => continue, // a lifeline never carries a value; ignore one
                 Err(SelectError::Channel { guard, .. }) if guard == clients.len() => return,
@@ -284,6 +294,16 @@ impl<Q: Wire, A: Wire> Client<Q, A> {
         timeout: Option<Duration>,
     ) -> Result<Option<A>, (PatternError, Option<Q>)> {
         let _calling = self.serialize_calls();
+        // A server in this OS process answers on this thread (see `executor::Helping`).
+        let _helping = crate::executor::Helping::start();
+        crate::executor::help_while_waiting(|| self.call_here(request, timeout))
+    }
+
+    fn call_here(
+        &self,
+        request: Q,
+        timeout: Option<Duration>,
+    ) -> Result<Option<A>, (PatternError, Option<Q>)> {
         let lost = |_: crate::ChannelError| (self.gone(), None);
         let unsent = |error: WriteError<Message<Q>>| {
             let request = match error.into_value() {

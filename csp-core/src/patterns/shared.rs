@@ -120,7 +120,7 @@ pub struct Shared<S: Operate> {
 }
 
 impl<S: Operate> Shared<S> {
-    /// Serves `state` from a new server on a thread of this OS process, for as long as a
+    /// Serves `state` from a new server in this OS process, for as long as a
     /// handle lives.
     pub fn serve(state: S) -> Shared<S> {
         Self::start(state, None)
