@@ -6,6 +6,11 @@
 //! processes (`.os()`): the same handle works from a thread, a child OS process, or a
 //! grandchild.
 //!
+//! A server is a lightweight process that the thread bringing it a request runs: the caller's
+//! own thread, or for a caller in another OS process the thread of this one that carries out
+//! that caller's operations. A call therefore costs no hand-over between threads (about
+//! 1.6 us from a child OS process for a [`SharedList`] append on two CPUs).
+//!
 //! | `multiprocessing` | here |
 //! |---|---|
 //! | `Queue`, `JoinableQueue`, `SimpleQueue` | [`Queue`] (every queue is joinable) |

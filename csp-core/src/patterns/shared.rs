@@ -23,6 +23,10 @@ pub trait Operate: Wire + Clone {
     /// What an operation answers.
     type Outcome: Wire;
     /// Carries out `operation`.
+    ///
+    /// It runs inside the server's step, on the thread of whichever caller brought the
+    /// request (see the `patterns` module): it should be quick and must not wait on a
+    /// channel, a lock or a timer, or it holds up every client of the state meanwhile.
     fn operate(&mut self, operation: Self::Operation) -> Self::Outcome;
 }
 
