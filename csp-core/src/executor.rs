@@ -84,6 +84,16 @@ thread_local! {
     static HELPED: Cell<Option<(Runnable, &'static Pool)>> = const { Cell::new(None) };
     /// Whether this helping thread may run its served task when it is about to wait.
     static HELP_WHILE_WAITING: Cell<bool> = const { Cell::new(false) };
+    /// While this thread runs a served task inline: the requests that task has begun to
+    /// handle in this run (see [`take_turn`]).
+    static INLINE: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Whether this thread is running a served task inline (see [`run_helped`]): whatever is
+/// woken meanwhile goes to the shared queue, not to a slot of this thread, which is busy
+/// with the wait it interrupted.
+fn running_inline() -> bool {
+    INLINE.with(Cell::get).is_some()
 }
 
 /// Channel operations a running task may begin after filling its thread's slot before the
@@ -133,7 +143,7 @@ impl Pool {
                     pool.share(displaced);
                 }
             } else {
-                self.schedule(runnable);
+                self.schedule(runnable); // to the queue if it yielded its turn inline
             }
         });
         task.detach();
@@ -143,6 +153,9 @@ impl Pool {
     /// Where a woken task goes: the waking thread's next slot if it is one of this pool's,
     /// or the shared queue.
     fn schedule(&'static self, runnable: Runnable) {
+        if running_inline() {
+            return self.share(runnable);
+        }
         if POOL_THREAD
             .with(Cell::get)
             .is_some_and(|pool| std::ptr::eq(pool, self))
@@ -324,8 +337,11 @@ impl Drop for Helping {
     }
 }
 
-/// Runs the served task this helping thread woke, if any, here and now. What it wakes
-/// meanwhile goes to the pool, and it cannot run another inline.
+/// Runs the served task this helping thread woke, if any, here and now, for one request
+/// (see [`take_turn`]). What it wakes meanwhile goes to the pool, and it cannot run another
+/// inline. A wait inside it (none of csp's servers waits) uses a selector of its own, so
+/// the wait it interrupted is left as it was; the deadlock monitor counts the run as an
+/// executor thread's.
 pub(crate) fn run_helped() {
     let Some((helped, _)) = HELPED.with(Cell::take) else {
         return;
@@ -333,12 +349,51 @@ pub(crate) fn run_helped() {
     struct Resume;
     impl Drop for Resume {
         fn drop(&mut self) {
+            INLINE.with(|inline| inline.set(None));
             HELPING.with(|helping| helping.set(true));
+            crate::deadlock::executor_thread_idle();
         }
     }
+    crate::deadlock::executor_thread_busy();
     HELPING.with(|helping| helping.set(false));
+    INLINE.with(|inline| inline.set(Some(0)));
     let _resume = Resume;
-    helped.run();
+    crate::wait::Selector::with_nested(|| helped.run());
+}
+
+/// Awaited by a served task each time it has taken a request, before it handles it: run
+/// inline, it handles the first request of the run at once and leaves the rest to the pool
+/// (it goes there holding the request). A helper so serves its own caller and is not kept
+/// serving every other client that is waiting meanwhile, which would hold up its own (a
+/// connection thread's remote thread, a caller's deadline).
+pub(crate) fn take_turn() -> impl std::future::Future<Output = ()> {
+    let must_yield = INLINE.with(|inline| match inline.get() {
+        Some(0) => {
+            inline.set(Some(1));
+            false
+        }
+        Some(_) => true,
+        None => false,
+    });
+    YieldOnce(must_yield)
+}
+
+/// Pending once (waking itself first) if told to, then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if std::mem::take(&mut self.0) {
+            context.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(())
+    }
 }
 
 /// Runs `body`, during which this helping thread, about to wait, first runs the served task
@@ -519,6 +574,79 @@ mod tests {
             .unwrap()
             .expect("the served task ran on the pool once its helper stopped helping");
         assert_ne!(ran_on, thread::current().id());
+    }
+
+    /// Run inline, a served task handles one request and leaves the next, already waiting,
+    /// to the pool: the helper is not kept serving others.
+    #[test]
+    fn a_served_task_run_inline_takes_one_request_and_leaves_the_rest_to_the_pool() {
+        let pool = Pool::start(1);
+        let requests = crate::Channel::<u32>::buffered(2);
+        let (request_writer, request_reader) = (requests.writer(), requests.reader());
+        let (answer_writer, answer_reader) = {
+            let answers = crate::Channel::<(u32, thread::ThreadId)>::buffered(2);
+            (answers.writer(), answers.reader())
+        };
+        pool.spawn_served(Box::pin(async move {
+            while let Ok(request) = request_reader.read_async().await {
+                take_turn().await;
+                let answer = (request, thread::current().id());
+                if answer_writer.write_async(answer).await.is_err() {
+                    break;
+                }
+            }
+        }));
+        requests.until_readers_wait(1);
+        let _helping = Helping::start();
+        let (first, second) = help_while_waiting(|| {
+            request_writer.write(1).unwrap();
+            request_writer.write(2).unwrap();
+            (
+                answer_reader.read_timeout(LIMIT).expect("the first answer"),
+                answer_reader
+                    .read_timeout(LIMIT)
+                    .expect("the second answer"),
+            )
+        });
+        let here = thread::current().id();
+        assert_eq!(
+            first,
+            (1, here),
+            "the helper handles the request it brought"
+        );
+        assert_eq!(second.0, 2);
+        assert_ne!(second.1, here, "the next request is left to the pool");
+    }
+
+    /// A served task that waits inside its inline run (csp's servers never do) leaves the
+    /// wait it interrupted intact: the helper still gets the right answer.
+    #[test]
+    fn a_wait_inside_an_inline_run_leaves_the_helpers_own_wait_alone() {
+        let pool = Pool::start(1);
+        let requests = crate::Channel::<u32>::new();
+        let side = crate::Channel::<u32>::new();
+        let (request_writer, request_reader) = (requests.writer(), requests.reader());
+        let (side_writer, side_reader) = (side.writer(), side.reader());
+        let (answer_writer, answer_reader) = crate::channel::<u32>();
+        pool.spawn_served(Box::pin(async move {
+            if let Ok(request) = request_reader.read_async().await {
+                // A blocking read, on the helper's thread, while the helper waits.
+                let added = side_reader.read_timeout(LIMIT).unwrap_or(0);
+                let _ = answer_writer.write_async(request + added).await;
+            }
+        }));
+        requests.until_readers_wait(1);
+        let feeder = thread::spawn(move || {
+            side.until_readers_wait(1);
+            side_writer.write(40).unwrap();
+        });
+        let _helping = Helping::start();
+        let answer = help_while_waiting(|| {
+            request_writer.write(2).unwrap();
+            answer_reader.read_timeout(LIMIT)
+        });
+        feeder.join().unwrap();
+        assert_eq!(answer.expect("the served task answers"), 42);
     }
 
     /// A task that keeps writing into a buffered channel after waking its reader does not

@@ -629,7 +629,6 @@ fn thread_name(process: &str) -> String {
     process.rsplit("::").next().unwrap_or(process).to_string()
 }
 
-/// Unwinds out of a process's body so that [`Process::run`] reports `error` unchanged.
 /// Starts `task` as the lightweight process `name` (counted in the network from now), on the
 /// pool through `spawn`, and hands its outcome (a panic caught) to `done`.
 fn start_task<R: Send + 'static>(
@@ -670,6 +669,7 @@ pub(crate) fn start_server(name: String, body: BoxFuture<'static, ()>) {
     );
 }
 
+/// Unwinds out of a process's body so that [`Process::run`] reports `error` unchanged.
 pub(crate) fn fail(error: RunError) -> ! {
     panic::resume_unwind(Box::new(error))
 }

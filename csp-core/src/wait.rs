@@ -23,7 +23,7 @@
 //! only swaps and unparks, never takes a lock, so asking while holding a channel's lock cannot
 //! deadlock.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -236,15 +236,22 @@ impl fmt::Debug for HandOn {
     }
 }
 
-thread_local! {
-    static CURRENT: Arc<Selector> = Arc::new(Selector {
+fn thread_selector() -> Arc<Selector> {
+    Arc::new(Selector {
         state: AtomicU64::new(WAITING),
         owner: Owner::Thread(thread::current()),
         exported: OnceLock::new(),
         blocked: Slot::default(),
         has_blocked: AtomicBool::new(false),
         hand_on: HandOn::default(),
-    });
+    })
+}
+
+thread_local! {
+    static CURRENT: RefCell<Arc<Selector>> = RefCell::new(thread_selector());
+    /// A second selector of this thread, for waits nested inside one of its own (see
+    /// [`Selector::with_nested`]).
+    static NESTED: RefCell<Option<Arc<Selector>>> = const { RefCell::new(None) };
 }
 
 fn exported() -> &'static Mutex<HashMap<u64, Weak<Selector>>> {
@@ -255,7 +262,30 @@ fn exported() -> &'static Mutex<HashMap<u64, Weak<Selector>>> {
 impl Selector {
     /// This thread's selector, as it is (not readied for a new wait).
     pub(crate) fn of_this_thread() -> Arc<Selector> {
-        CURRENT.with(Arc::clone)
+        CURRENT.with(|current| Arc::clone(&current.borrow()))
+    }
+
+    /// Runs `body` with a second selector as this thread's, so that a wait inside it (a task
+    /// run inline while this thread waits, see [`executor::run_helped`]) leaves the waiting
+    /// selector alone.
+    ///
+    /// [`executor::run_helped`]: crate::executor::run_helped
+    pub(crate) fn with_nested<R>(body: impl FnOnce() -> R) -> R {
+        let nested = NESTED
+            .with(|nested| nested.borrow_mut().take())
+            .unwrap_or_else(thread_selector);
+        let outer = CURRENT.with(|current| current.replace(nested));
+        struct Restore(Option<Arc<Selector>>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                if let Some(outer) = self.0.take() {
+                    let nested = CURRENT.with(|current| current.replace(outer));
+                    NESTED.with(|spare| *spare.borrow_mut() = Some(nested));
+                }
+            }
+        }
+        let _restore = Restore(Some(outer));
+        body()
     }
 
     /// The calling thread's selector, reset to waiting.
@@ -263,7 +293,7 @@ impl Selector {
     /// A thread runs one blocking operation at a time and removes every entry that names its
     /// selector before the operation returns, so re-using one selector per thread is safe.
     pub(crate) fn current() -> Arc<Selector> {
-        let selector = CURRENT.with(Arc::clone);
+        let selector = Self::of_this_thread();
         let round = round_of(selector.state.load(Ordering::Relaxed)).wrapping_add(1) & 0xffff_ffff;
         selector
             .state

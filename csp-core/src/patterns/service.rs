@@ -180,6 +180,8 @@ async fn serve<S: Serve>(
             }
             let selected = alternation.select_async(&mut all).await;
             drop(all);
+            // Run inline by a helper, one request per run: the rest go to the pool.
+            crate::executor::take_turn().await;
             match selected {
                 Ok(index) if index < clients.len() => (index, Ok(guards[index].take())),
                 Ok(_) => continue, // a lifeline never carries a value; ignore one
