@@ -704,3 +704,48 @@ fn a_reader_in_a_child_that_lets_go_retires_the_channel_while_the_child_lives() 
     hold.writer().write(()).unwrap();
     assert_eq!(child.join_timeout(LIMIT).unwrap().unwrap(), 1);
 }
+
+#[process]
+fn echo_numbers(input: Reader<u64>, output: Writer<u64>) -> Result<(), csp::Error> {
+    loop {
+        output.write(input.read()? * 2)?;
+    }
+}
+
+/// Round trips with a child over rendezvous channels homed here, the parent waiting in
+/// each: the waiting parent carries out some of the child's requests itself (see
+/// `mirror` in csp-core), and not one answer is lost, duplicated or out of order.
+#[test]
+fn round_trips_served_by_the_waiting_parent_lose_nothing() {
+    const ROUNDS: u64 = 3000;
+    let (to_child, from_child) = (Channel::named("to child"), Channel::named("from child"));
+    let (writer, reader) = (to_child.writer(), from_child.reader());
+    let child = echo_numbers(to_child.reader(), from_child.writer())
+        .os()
+        .unwrap()
+        .spawn();
+    drop((to_child, from_child));
+    let served_before = csp::__private::requests_served_by_waiting_threads();
+    let answers = start(move || {
+        let answers: Vec<u64> = (0..ROUNDS)
+            .map(|n| {
+                writer.write(n).unwrap();
+                reader.read().unwrap()
+            })
+            .collect();
+        drop((writer, reader));
+        answers
+    });
+    let answers = join("the round trips", answers);
+    assert_eq!(answers, (0..ROUNDS).map(|n| n * 2).collect::<Vec<_>>());
+    let served = csp::__private::requests_served_by_waiting_threads() - served_before;
+    assert!(
+        served > 0,
+        "no request of the child was carried out by the waiting parent"
+    );
+    let ended = child.join_timeout(LIMIT);
+    assert!(
+        matches!(ended, Ok(Err(ref error)) if error.to_string().contains("retired")),
+        "the child ends when its channels retire: {ended:?}"
+    );
+}

@@ -512,6 +512,19 @@ mod tests {
         assert_eq!(got.ok(), Some(2));
     }
 
+    /// Waits until every thread of `pool` sleeps: a task that was polled has returned from
+    /// its poll (a wake while it runs would send it back to the pool, not to a helper).
+    fn until_idle(pool: &Pool, threads: usize) {
+        let started = std::time::Instant::now();
+        while pool.sleeping.load(Ordering::SeqCst) < threads {
+            assert!(
+                started.elapsed() < LIMIT,
+                "the pool's threads never went idle"
+            );
+            thread::yield_now();
+        }
+    }
+
     /// A served task that reads one request and answers with the thread it ran on.
     fn served_echo(pool: &'static Pool) -> (crate::Writer<()>, crate::Reader<thread::ThreadId>) {
         let requests = crate::Channel::<()>::new();
@@ -523,6 +536,7 @@ mod tests {
             }
         }));
         requests.until_readers_wait(1);
+        until_idle(pool, 1);
         (request_writer, answer_reader)
     }
 
@@ -597,6 +611,7 @@ mod tests {
             }
         }));
         requests.until_readers_wait(1);
+        until_idle(pool, 1);
         let _helping = Helping::start();
         let (first, second) = help_while_waiting(|| {
             request_writer.write(1).unwrap();
@@ -636,6 +651,7 @@ mod tests {
             }
         }));
         requests.until_readers_wait(1);
+        until_idle(pool, 1);
         let feeder = thread::spawn(move || {
             side.until_readers_wait(1);
             side_writer.write(40).unwrap();

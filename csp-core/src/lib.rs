@@ -26,6 +26,7 @@ pub mod deadlock;
 pub mod error;
 mod executor;
 pub mod guard;
+mod mirror;
 pub mod net;
 mod node;
 pub mod patterns;
@@ -57,6 +58,7 @@ pub use propagation::{ChannelEnds, EndSet};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::guard::{EndRef, GuardKind};
+    pub use crate::mirror::requests_served_by_waiting_threads;
     pub use crate::process::{Classify, ClassifyOther, ClassifyResult};
     pub use crate::propagation::{EndingGuard, Probe, ProbeEnds, ProbeNoEnds};
     pub use crate::registry::{

@@ -14,9 +14,10 @@
 //! - An *attached end* is one another OS process holds. Its operations arrive on that
 //!   thread's operations connection and are carried out here by a mirror thread, on the real
 //!   channel, with the same rules as local operations. A read that waits is answered by the
-//!   thread that completes it, on the mirror's connection (see [`serve_operations`]). If the
-//!   holder's session closes while it still holds ends, the holder is gone: those channels
-//!   are poisoned.
+//!   thread that completes it, on the mirror's connection (see [`serve_operations`]), and a
+//!   request that completes at once is often carried out by a thread here that waits for it
+//!   (see [`mirror`](crate::mirror)). If the holder's session closes while it still holds
+//!   ends, the holder is gone: those channels are poisoned.
 
 use std::collections::HashMap;
 use std::io;
@@ -29,6 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::mirror::{Delivering, Mirror};
 use crate::net::address::Address;
 use crate::net::auth::{self, Secret};
 use crate::net::connection::Connection;
@@ -263,7 +265,7 @@ impl Node {
         id
     }
 
-    fn attached(&self, id: u64) -> Option<Arc<dyn HomeEnd>> {
+    pub(crate) fn attached(&self, id: u64) -> Option<Arc<dyn HomeEnd>> {
         lock(&self.attached)
             .get(&id)
             .map(|attached| Arc::clone(&attached.end))
@@ -586,19 +588,6 @@ enum Step {
     },
 }
 
-/// A value sent to a remote reader, kept (with its end, held weakly: a reader that detaches
-/// meanwhile must really go) until the next request shows it was read, so that it can be
-/// put back if the reader died without reading it.
-type Delivering = (std::sync::Weak<dyn HomeEnd>, Vec<u8>);
-
-/// What a thread that sent an answer on a mirror thread's behalf leaves it.
-#[derive(Default)]
-struct Handed {
-    lent: Option<TicketScope>,
-    delivering: Option<Delivering>,
-    failed: bool,
-}
-
 /// The ends a mirror thread's last requests named: most requests name one of a few ends
 /// (a round trip alternates between two, a call names its request and reply channels), and
 /// looking them up here spares the node's table and its lock. Held weakly: an end detached
@@ -639,23 +628,25 @@ impl RecentEnds {
 /// only goes back to reading requests. The remote reader gets its value one hand-over
 /// between threads sooner.
 fn serve_operations(connection: Connection) {
-    let connection = Arc::new(Mutex::new(connection));
-    let handed = Arc::new(Mutex::new(Handed::default()));
-    // Ends inside a reply's value are lent until the next request proves the remote
-    // thread has decoded the reply (and so claimed them).
-    let mut lent: Option<TicketScope> = None;
+    // Threads of this OS process that wait in a channel operation help with requests that
+    // complete at once (see `mirror`); the bookkeeping between requests is shared with them.
+    let mirror = Mirror::start(connection);
+    let connection = &mirror.connection;
     let mut registered = Registered::new();
-    let mut delivering: Option<Delivering> = None;
     let mut recent = RecentEnds::default();
     // A pattern's server woken by a request carried out here runs on this thread.
     let _helping = crate::executor::Helping::start();
     loop {
         // The server woken by the last request, if any, answers it before the next.
         crate::executor::run_helped();
+        mirror.wait_for_request();
+        // One step at a time, whoever carries it out.
+        let mut between = mirror.step();
         // A written value's encoding follows its request in the frame: it is decoded from
         // there, borrowed, without a copy.
-        let received = lock(&connection).receive_with(|request: OperationRequest, payload| {
-            drop(lent.take());
+        let received = lock(connection).receive_with(|request: OperationRequest, payload| {
+            drop(between.lent.take());
+            mirror.serves();
             if matches!(request.operation, Operation::Sync) {
                 // Everything before it on this connection was carried out.
                 return Step::Reply(None, Some(OperationReply::Done), TicketScope::default());
@@ -703,8 +694,8 @@ fn serve_operations(connection: Connection) {
         let Ok(step) = received else {
             // Gone: if it never read the value last sent to it, that value is not lost
             // where it can be put back (a channel many clients share).
-            if let Some((end, bytes)) = delivering.take()
-                && lock(&connection).peer_left_unread()
+            if let Some((end, bytes)) = between.delivering.take()
+                && lock(connection).peer_left_unread()
                 && let Some(end) = end.upgrade()
             {
                 end.restore_encoded(&bytes);
@@ -712,37 +703,35 @@ fn serve_operations(connection: Connection) {
             break;
         };
         // A new request: the answer before it was read.
-        if let Some((_, bytes)) = delivering.take() {
-            crate::transfer::recycle(bytes);
-        }
+        between.answer_was_read();
         let (end, reply, scope) = match step {
             Step::Reply(end, reply, scope) => (end, reply, scope),
             Step::Read { write, reader } => {
-                let answer = answer_for(&connection, &handed, &reader);
+                // Whoever completes the read answers and settles the step (see `mirror`).
+                drop(between);
+                let answer = answer_for(mirror.shared(), &reader);
                 // A server handed the request runs here while this waits for its answer.
                 let (reply, scope) = crate::executor::help_while_waiting(|| {
                     TicketScope::collect(|| write_then_read(write, &reader, answer))
                 });
                 if reply.is_none() {
                     // Answered by the thread that completed the read.
-                    let handed = std::mem::take(&mut *lock(&handed));
-                    lent = handed.lent;
-                    delivering = handed.delivering;
-                    if handed.failed {
+                    if mirror.answer_failed() {
                         break;
                     }
                     continue;
                 }
+                between = mirror.step();
                 (Some(reader), reply, scope)
             }
         };
-        lent = Some(scope);
+        between.lent = Some(scope);
         // A write ahead has no answer.
         let Some(reply) = reply else {
             continue;
         };
-        match send_reply(&mut lock(&connection), reply, end.as_ref()) {
-            Ok(sent) => delivering = sent,
+        match send_reply(&mut lock(connection), reply, end.as_ref()) {
+            Ok(sent) => between.delivering = sent,
             Err(()) => break,
         }
     }
@@ -773,19 +762,10 @@ fn write_then_read(
 }
 
 /// How a thread that completes a mirror thread's read sends the answer on its connection.
-fn answer_for(
-    connection: &Arc<Mutex<Connection>>,
-    handed: &Arc<Mutex<Handed>>,
-    reader: &Arc<dyn HomeEnd>,
-) -> Answer {
-    let (connection, handed) = (Arc::clone(connection), Arc::clone(handed));
+fn answer_for(mirror: Arc<Mirror>, reader: &Arc<dyn HomeEnd>) -> Answer {
     let reader = Arc::downgrade(reader);
     Arc::new(move |reply: OperationReply, scope: TicketScope| {
-        let sent = send_reply(&mut lock(&connection), reply, reader.upgrade().as_ref());
-        let mut handed = lock(&handed);
-        handed.lent = Some(scope);
-        handed.failed = sent.is_err();
-        handed.delivering = sent.ok().flatten();
+        mirror.answer(reply, scope, reader.upgrade().as_ref());
     })
 }
 
@@ -793,7 +773,7 @@ fn answer_for(
 /// (see [`Delivering`]), or `Err` if the connection failed. A value taken for the remote
 /// reader that cannot reach it is put back where its channel allows, and otherwise poisons
 /// the channel rather than vanish unnoticed.
-fn send_reply(
+pub(crate) fn send_reply(
     connection: &mut Connection,
     reply: OperationReply,
     end: Option<&Arc<dyn HomeEnd>>,
@@ -835,7 +815,9 @@ fn perform(
     registered: &mut Registered,
 ) -> Option<OperationReply> {
     Some(match operation {
-        Operation::WriteFollowing { wait, ask_credit } => match end.write_encoded(payload, wait) {
+        Operation::WriteFollowing {
+            wait, ask_credit, ..
+        } => match end.write_encoded(payload, wait) {
             OperationReply::Done if ask_credit => match end.grant() {
                 0 => OperationReply::Done,
                 granted => OperationReply::Granted(granted),

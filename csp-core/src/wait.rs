@@ -591,15 +591,26 @@ impl Selector {
         waiting: impl FnOnce() -> Option<Waiting>,
     ) -> Woken {
         let mut backoff = Backoff::new();
+        // While it looks, this thread also serves the mirror threads' requests that
+        // complete at once (its own wait's counterpart, typically; see `mirror`).
+        let looking = crate::mirror::Looking::start();
         loop {
             let word = self.state.load(Ordering::Acquire);
             if status(word) != WAITING {
                 return Self::decode(word);
             }
+            if looking.is_some() {
+                crate::mirror::help_mirrors();
+                let word = self.state.load(Ordering::Acquire);
+                if status(word) != WAITING {
+                    return Self::decode(word);
+                }
+            }
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) || !backoff.snooze() {
                 break;
             }
         }
+        drop(looking);
         // About to sleep with no deadline: counted as blocked until the wait ends.
         let _blocked = match deadline {
             None => self.block_forever(waiting),

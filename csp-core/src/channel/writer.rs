@@ -388,6 +388,7 @@ fn write_remote<T>(
     let write = Operation::WriteFollowing {
         wait: deadline.wait(),
         ask_credit: plain && end.asks_credit(),
+        plain: lent.is_empty(),
     };
     let reply = end.operate_with(write, &bytes, |reply, _| reply);
     crate::transfer::recycle(bytes);

@@ -95,7 +95,6 @@ impl Connection {
     }
 
     /// Whether frames travel through shared memory.
-    #[cfg(test)]
     pub(crate) fn is_shared(&self) -> bool {
         matches!(self.transport, Transport::Shared(_))
     }
@@ -206,6 +205,32 @@ impl Connection {
             self.inbox = inbox;
         }
         used
+    }
+
+    /// Whether a frame waits to be read (on a socket: whether read-ahead bytes wait).
+    pub(crate) fn frame_waiting(&self) -> bool {
+        match &self.transport {
+            Transport::Shared(stream) => stream.frame_waiting(),
+            Transport::Socket { reader, .. } => !reader.buffer().is_empty(),
+        }
+    }
+
+    /// As [`receive_with`](Connection::receive_with), without waiting, consuming the frame
+    /// only if `use_it` gives `Some` (see [`SharedStream::try_receive_frame`]): `Ok(None)` if
+    /// nothing waits, `Err(())` if a frame waits that is left for a plain receive (always,
+    /// on a socket).
+    pub(crate) fn try_receive_with<M: DeserializeOwned, R>(
+        &mut self,
+        use_it: impl FnOnce(M, &[u8]) -> Option<R>,
+    ) -> Result<Option<R>, ()> {
+        match &mut self.transport {
+            Transport::Shared(stream) => stream.try_receive_frame(|frame| {
+                let (message, payload) = postcard::take_from_bytes::<M>(frame).ok()?;
+                use_it(message, payload)
+            }),
+            Transport::Socket { reader, .. } if !reader.buffer().is_empty() => Err(()),
+            Transport::Socket { .. } => Ok(None),
+        }
     }
 
     /// Whether the peer left bytes sent to it unread (only a shared-memory connection

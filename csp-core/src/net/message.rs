@@ -135,6 +135,10 @@ pub(crate) enum Operation {
         wait: Wait,
         /// Asks for slots to write ahead into (answered `Granted` if any were reserved).
         ask_credit: bool,
+        /// The value has no channel ends inside: decoding it claims nothing, so a waiting
+        /// thread that tries it and finds no reader may drop its copy and leave the frame
+        /// to the connection thread (see `node::help_connections`).
+        plain: bool,
     },
     /// As `WriteFollowing`, into a slot granted before: carried out without an answer.
     WriteAhead,

@@ -416,6 +416,57 @@ impl SharedStream {
     }
 }
 
+impl SharedStream {
+    /// Whether a frame (or the start of one) waits to be read.
+    pub(crate) fn frame_waiting(&self) -> bool {
+        self.readable().is_ok_and(|count| count >= 4)
+    }
+
+    /// Hands the next frame, if it waits whole and lies in one piece, to `use_it`, without
+    /// waiting, and consumes it only if `use_it` gives `Some`: `Ok(None)` if no frame waits,
+    /// `Err(())` if one waits that this leaves where it is (one `use_it` refused, one that
+    /// streams through the ring in pieces, or positions that disagree with the ring, which
+    /// the stream's own reader reports).
+    pub(crate) fn try_receive_frame<R>(
+        &mut self,
+        use_it: impl FnOnce(&[u8]) -> Option<R>,
+    ) -> Result<Option<R>, ()> {
+        let ring = 1 - self.side;
+        loop {
+            let readable = self.readable().map_err(drop)?;
+            if readable < 4 {
+                return Ok(None);
+            }
+            let tail = self.tail(ring).load(Ordering::Relaxed);
+            let start = (tail % CAPACITY as u64) as usize;
+            if start % 4 != 0 {
+                return Err(());
+            }
+            let header = self.header_at(tail);
+            if header == WRAP {
+                if readable < CAPACITY - start {
+                    return Err(());
+                }
+                self.consume(CAPACITY - start).map_err(drop)?;
+                continue;
+            }
+            let body = header as usize;
+            let total = padded(4 + body);
+            if total > IN_PLACE || start + total > CAPACITY || readable < total {
+                return Err(());
+            }
+            // SAFETY: as in `receive_frame`: published bytes, inside the data area.
+            let bytes =
+                unsafe { std::slice::from_raw_parts(self.memory.data(ring).add(start + 4), body) };
+            let Some(used) = skipped(bytes).and_then(use_it) else {
+                return Err(());
+            };
+            self.consume(total).map_err(drop)?;
+            return Ok(Some(used));
+        }
+    }
+}
+
 impl Read for SharedStream {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         if buffer.is_empty() {

@@ -1,0 +1,322 @@
+//! A mirror thread's connection, and the waiting threads that serve it meanwhile.
+//!
+//! A mirror thread (see [`node`](crate::node)) carries out one remote thread's operations at
+//! the channels' home. On a machine with fewer CPUs than busy threads it shares a CPU with
+//! the very threads it hands values to: in a round trip between a thread here and one in a
+//! child, the thread here and the mirror handed the CPU to each other four times, 4 of the
+//! 7 us. So a thread of this OS process that waits in a channel operation (while it still
+//! looks, before it sleeps) also looks at the mirrors' connections, and a request that
+//! completes at once it carries out and answers itself, as the mirror would have: a write
+//! whose reader waits (its own read, typically), a read whose writer waits. The mirror parks
+//! while such helpers look, and a helper wakes it for any request it does not take.
+//!
+//! What makes this safe:
+//!
+//! - **One step at a time.** Whoever carries out a request holds the mirror's step lock
+//!   from taking the frame to settling its bookkeeping (the tickets lent in the answer, the
+//!   value kept to put back if the remote thread dies without reading it); a helper only
+//!   tries the lock, so it never waits for a mirror in the middle of a step.
+//! - **Nothing is taken that cannot be given back.** A helper tries a request without
+//!   waiting and consumes its frame only if it completed; otherwise the frame stays for the
+//!   mirror. It takes only writes of values with no channel ends inside (decoding those
+//!   claims nothing, so a copy can be dropped) and reads, whose value it sends like the
+//!   mirror, kept until the next request proves it was read.
+//! - **The mirror is never needed and asleep.** It parks only while some thread looks, for
+//!   at most [`PARK`] at a time, and is woken for every request a helper leaves.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::{self, Thread};
+use std::time::Duration;
+
+use crate::net::connection::Connection;
+use crate::net::message::{Operation, OperationReply, OperationRequest, Wait};
+use crate::transfer::{HomeEnd, TicketScope};
+
+/// The longest a mirror parks at a time while helpers look.
+const PARK: Duration = Duration::from_micros(20);
+
+/// A value sent to a remote reader, kept (with its end, held weakly: a reader that detaches
+/// meanwhile must really go) until the next request shows it was read, so that it can be
+/// put back if the reader died without reading it.
+pub(crate) type Delivering = (Weak<dyn HomeEnd>, Vec<u8>);
+
+/// What one request leaves for the next, whoever carried it out.
+#[derive(Default)]
+pub(crate) struct Between {
+    /// Ends inside the last answer's value, lent until the next request proves the remote
+    /// thread has decoded the answer (and so claimed them).
+    pub(crate) lent: Option<TicketScope>,
+    /// The value last sent, until the next request.
+    pub(crate) delivering: Option<Delivering>,
+}
+
+impl Between {
+    /// A new request arrived: the last answer was read.
+    pub(crate) fn answer_was_read(&mut self) {
+        drop(self.lent.take());
+        if let Some((_, bytes)) = self.delivering.take() {
+            crate::transfer::recycle(bytes);
+        }
+    }
+}
+
+/// A mirror thread's connection, as the threads that help it see it.
+pub(crate) struct Mirror {
+    pub(crate) connection: Arc<Mutex<Connection>>,
+    step: Mutex<Between>,
+    thread: Thread,
+    /// An answer sent on the mirror's behalf could not be sent: the remote thread is gone.
+    failed: AtomicBool,
+    /// A helper carried out the last request: the mirror parks while helpers look. Cleared
+    /// when a request is left to the mirror (one that waits, a write ahead of a stream the
+    /// mirror carries out beside its reader): then it looks for the next one itself.
+    helped: AtomicBool,
+}
+
+/// The mirrors of this OS process.
+static MIRRORS: Mutex<Vec<Weak<Mirror>>> = Mutex::new(Vec::new());
+/// How many mirrors live (read without the lock: no mirror, nothing to look at).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// How many threads look at the mirrors now.
+static LOOKING: AtomicUsize = AtomicUsize::new(0);
+/// How many requests helpers carried out (for tests).
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+/// How many requests from other OS processes threads of this one carried out while they
+/// waited, instead of a mirror thread (for tests).
+#[doc(hidden)]
+pub fn requests_served_by_waiting_threads() -> u64 {
+    TAKEN.load(Ordering::Relaxed)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Mirror {
+    /// The mirror of `connection`, served by the calling thread; listed for helpers until
+    /// the returned value is dropped.
+    pub(crate) fn start(connection: Connection) -> Listed {
+        let mirror = Arc::new(Mirror {
+            connection: Arc::new(Mutex::new(connection)),
+            step: Mutex::new(Between::default()),
+            thread: thread::current(),
+            failed: AtomicBool::new(false),
+            helped: AtomicBool::new(false),
+        });
+        let mut mirrors = lock(&MIRRORS);
+        mirrors.retain(|mirror| mirror.strong_count() > 0);
+        mirrors.push(Arc::downgrade(&mirror));
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Listed(mirror)
+    }
+
+    /// Waits, without holding anything, until a request waits or it is time to block in the
+    /// connection's own wait: parks while helpers look, looks otherwise (as
+    /// [`Backoff`](crate::wait::Backoff) decides).
+    pub(crate) fn wait_for_request(&self) {
+        let mut backoff = crate::wait::Backoff::new();
+        loop {
+            let connection = lock(&self.connection);
+            // A socket's bytes may wait in the kernel, unseen: its own wait sees them.
+            if !connection.is_shared() || connection.frame_waiting() {
+                return;
+            }
+            drop(connection);
+            if self.helped.load(Ordering::Relaxed) && LOOKING.load(Ordering::SeqCst) > 0 {
+                thread::park_timeout(PARK);
+                continue;
+            }
+            if !backoff.snooze() {
+                return;
+            }
+        }
+    }
+
+    /// The step lock, for the mirror thread itself (it waits for a helper's step to end).
+    /// It lets go of it while a read it handed on waits: whoever completes that read answers
+    /// through [`answer`](Mirror::answer), which settles the step.
+    pub(crate) fn step(&self) -> MutexGuard<'_, Between> {
+        lock(&self.step)
+    }
+
+    /// Sends `reply` to the remote thread for the mirror, whose read `end` (the reader) it
+    /// completed, and settles the step's bookkeeping, both under the step lock: no helper
+    /// takes the next request before the value it answers is recorded.
+    pub(crate) fn answer(
+        &self,
+        reply: OperationReply,
+        scope: TicketScope,
+        end: Option<&Arc<dyn HomeEnd>>,
+    ) {
+        let mut between = lock(&self.step);
+        match crate::node::send_reply(&mut lock(&self.connection), reply, end) {
+            Ok(sent) => {
+                between.delivering = sent;
+                between.lent = Some(scope);
+            }
+            Err(()) => self.failed.store(true, Ordering::SeqCst),
+        }
+    }
+
+    /// The mirror carries out a request itself: it looks for the next one itself too.
+    pub(crate) fn serves(&self) {
+        self.helped.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether an answer sent for the mirror failed since it last asked.
+    pub(crate) fn answer_failed(&self) -> bool {
+        self.failed.swap(false, Ordering::SeqCst)
+    }
+
+    /// Carries out the waiting request if it completes at once; wakes the mirror if a
+    /// request waits that this does not take.
+    fn help(&self) {
+        let Ok(mut between) = self.step.try_lock() else {
+            return; // the mirror (or another helper) is in a step
+        };
+        let Ok(mut connection) = self.connection.try_lock() else {
+            return;
+        };
+        if !connection.frame_waiting() {
+            return;
+        }
+        let taken = connection
+            .try_receive_with(|request: OperationRequest, payload| at_once(request, payload));
+        match taken {
+            Ok(Some((end, reply, scope))) => {
+                TAKEN.fetch_add(1, Ordering::Relaxed);
+                // Slots granted: writes ahead follow, which the mirror carries out beside
+                // their reader; it looks for them itself.
+                let granted = matches!(reply, Some(OperationReply::Granted(_)));
+                self.helped.store(!granted, Ordering::Relaxed);
+                between.answer_was_read();
+                between.lent = Some(scope);
+                let Some(reply) = reply else {
+                    return; // a write ahead has no answer
+                };
+                match crate::node::send_reply(&mut connection, reply, end.as_ref()) {
+                    Ok(sent) => between.delivering = sent,
+                    // The remote thread is gone: its mirror finds out and cleans up.
+                    Err(()) => self.thread.unpark(),
+                }
+            }
+            Ok(None) => {}
+            Err(()) => {
+                self.helped.store(false, Ordering::Relaxed);
+                self.thread.unpark();
+            }
+        }
+    }
+}
+
+/// A mirror listed for helpers; dropping it takes it off the list.
+pub(crate) struct Listed(Arc<Mirror>);
+
+impl Listed {
+    /// The mirror, for whoever answers on its behalf.
+    pub(crate) fn shared(&self) -> Arc<Mirror> {
+        Arc::clone(&self.0)
+    }
+}
+
+impl std::ops::Deref for Listed {
+    type Target = Mirror;
+
+    fn deref(&self) -> &Mirror {
+        &self.0
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a helper did with a request: the end it named (if any), the answer to send (none
+/// for a write ahead) and the tickets the answer lends.
+type Done = (
+    Option<Arc<dyn HomeEnd>>,
+    Option<OperationReply>,
+    TicketScope,
+);
+
+/// A request carried out without waiting, if it completes so; `None` leaves the frame to
+/// the mirror.
+fn at_once(request: OperationRequest, payload: &[u8]) -> Option<Done> {
+    let end = || crate::node::node().attached(request.end);
+    match request.operation {
+        // A plain value: if it cannot be written now, the copy decoded goes and the frame
+        // stays. One that may not wait is answered whatever happens, as the mirror would.
+        Operation::WriteFollowing {
+            wait,
+            ask_credit,
+            plain: true,
+        } if !matches!(wait, Wait::For(_)) => {
+            let end = end()?;
+            let reply = match end.write_encoded(payload, Wait::Not) {
+                OperationReply::Done if ask_credit => match end.grant() {
+                    0 => OperationReply::Done,
+                    granted => OperationReply::Granted(granted),
+                },
+                OperationReply::Done => OperationReply::Done,
+                _ if matches!(wait, Wait::Forever) => return None,
+                reply => reply,
+            };
+            Some((Some(end), Some(reply), no_tickets()))
+        }
+        Operation::Read { wait } if !matches!(wait, Wait::For(_)) => {
+            let end = end()?;
+            let (reply, scope) =
+                TicketScope::collect(|| end.perform(Operation::Read { wait: Wait::Not }));
+            let answered = matches!(reply, OperationReply::Value(_)) || matches!(wait, Wait::Not);
+            answered.then_some((Some(end), Some(reply), scope))
+        }
+        // Writes ahead stream: the mirror carries them out beside their reader.
+        Operation::Sync => Some((None, Some(OperationReply::Done), no_tickets())),
+        _ => None,
+    }
+}
+
+fn no_tickets() -> TicketScope {
+    TicketScope::default()
+}
+
+/// The calling thread waits in a channel operation and still looks: it serves the mirrors'
+/// requests that complete at once (see the module documentation). Call it between looks;
+/// [`Looking`] says for how long it looks.
+pub(crate) fn help_mirrors() {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let Ok(mirrors) = MIRRORS.try_lock() else {
+        return;
+    };
+    for mirror in mirrors.iter().filter_map(Weak::upgrade) {
+        mirror.help();
+    }
+}
+
+/// Counts the calling thread as looking at the mirrors while it lives (the mirrors park
+/// meanwhile); `None` if there are no mirrors.
+pub(crate) struct Looking(());
+
+impl Looking {
+    pub(crate) fn start() -> Option<Looking> {
+        if LIVE.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        LOOKING.fetch_add(1, Ordering::SeqCst);
+        Some(Looking(()))
+    }
+}
+
+impl Drop for Looking {
+    fn drop(&mut self) {
+        LOOKING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
