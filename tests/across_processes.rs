@@ -749,3 +749,91 @@ fn round_trips_served_by_the_waiting_parent_lose_nothing() {
         "the child ends when its channels retire: {ended:?}"
     );
 }
+
+#[process]
+fn write_then_hang(output: Writer<u64>, count: u64) -> u64 {
+    if output.write(u64::from(std::process::id())).is_err() {
+        return 0;
+    }
+    for n in 0..count {
+        if output.write(n).is_err() {
+            return n;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(60));
+    count
+}
+
+/// A child killed while threads here keep looking for their counterparts (a local
+/// ping-pong), after the waiting reader here served the child's writes itself, is still
+/// noticed at once: the child's ends are poisoned promptly.
+#[test]
+fn a_child_killed_while_threads_here_keep_looking_is_noticed_promptly() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    const WRITES: u64 = 200;
+    // Two threads that keep waiting for each other: some thread here always looks.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ping, pong) = (Channel::<u64>::new(), Channel::<u64>::new());
+    let spinners: Vec<_> = [
+        (ping.writer(), pong.reader()),
+        (pong.writer(), ping.reader()),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(side, (out, input))| {
+        let stop = Arc::clone(&stop);
+        start(move || {
+            if side == 0 {
+                let _ = out.write(0);
+            }
+            while !stop.load(Ordering::Acquire) {
+                let Ok(n) = input.read_timeout(LIMIT) else {
+                    break;
+                };
+                if out.write(n + 1).is_err() {
+                    break;
+                }
+            }
+        })
+    })
+    .collect();
+    drop((ping, pong));
+    let numbers = Channel::<u64>::named("numbers");
+    let reader = numbers.reader();
+    let child = write_then_hang(numbers.writer(), WRITES).os().unwrap();
+    drop(numbers);
+    let running = start(move || child.run());
+    let pid = reader
+        .read_timeout(LIMIT)
+        .expect("the child reports its pid");
+    for n in 0..WRITES {
+        assert_eq!(reader.read_timeout(LIMIT).ok(), Some(n));
+    }
+    let blocked = start(move || reader.read());
+    still_blocked(
+        "a read of a child that hangs",
+        &blocked,
+        Duration::from_millis(100),
+    );
+    let killed = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let error = join("the blocked read", blocked).unwrap_err();
+    let noticed = killed.elapsed();
+    stop.store(true, Ordering::Release);
+    assert!(error.is_poisoned(), "{error}");
+    assert!(
+        noticed < Duration::from_secs(1),
+        "poisoned after {noticed:?}"
+    );
+    assert!(matches!(
+        join("the composition", running),
+        Err(RunError::ChildDied { .. })
+    ));
+    for spinner in spinners {
+        join("a spinner", spinner);
+    }
+}

@@ -87,13 +87,31 @@ thread_local! {
     /// While this thread runs a served task inline: the requests that task has begun to
     /// handle in this run (see [`take_turn`]).
     static INLINE: Cell<Option<u32>> = const { Cell::new(None) };
+    /// While this thread carries out another OS process's request (see [`for_others`]).
+    static FOR_OTHERS: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether this thread is running a served task inline (see [`run_helped`]): whatever is
-/// woken meanwhile goes to the shared queue, not to a slot of this thread, which is busy
-/// with the wait it interrupted.
-fn running_inline() -> bool {
-    INLINE.with(Cell::get).is_some()
+/// Whether what this thread wakes must go to the shared queue, not to a slot of this
+/// thread: it runs a served task inline (see [`run_helped`]), or serves another OS
+/// process's request inside a wait of its own (see [`for_others`]), and is busy with the
+/// wait it interrupted.
+fn wakes_go_to_queue() -> bool {
+    INLINE.with(Cell::get).is_some() || FOR_OTHERS.with(Cell::get)
+}
+
+/// Runs `body`, a request of another OS process carried out inside a wait of this thread
+/// (see [`mirror`](crate::mirror)): what it wakes, a pattern's server say, goes to the shared
+/// queue. Left in a slot of this thread, it would wait until this thread's own wait ended,
+/// which may need that very server.
+pub(crate) fn for_others<R>(body: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            FOR_OTHERS.with(|for_others| for_others.set(self.0));
+        }
+    }
+    let _restore = Restore(FOR_OTHERS.with(|for_others| for_others.replace(true)));
+    body()
 }
 
 /// Channel operations a running task may begin after filling its thread's slot before the
@@ -136,7 +154,7 @@ impl Pool {
     /// Runs `task` on this pool, or on a helping thread that wakes it (see [`Helping`]).
     fn spawn_served(&'static self, task: BoxFuture<'static, ()>) {
         let (runnable, task) = async_task::spawn(task, move |runnable| {
-            if HELPING.with(Cell::get) {
+            if HELPING.with(Cell::get) && !FOR_OTHERS.with(Cell::get) {
                 if let Some((displaced, pool)) =
                     HELPED.with(|helped| helped.replace(Some((runnable, self))))
                 {
@@ -153,7 +171,7 @@ impl Pool {
     /// Where a woken task goes: the waking thread's next slot if it is one of this pool's,
     /// or the shared queue.
     fn schedule(&'static self, runnable: Runnable) {
-        if running_inline() {
+        if wakes_go_to_queue() {
             return self.share(runnable);
         }
         if POOL_THREAD
@@ -663,6 +681,25 @@ mod tests {
         });
         feeder.join().unwrap();
         assert_eq!(answer.expect("the served task answers"), 42);
+    }
+
+    /// A helping thread that carries out another OS process's request inside its own wait
+    /// leaves the served task that request wakes to the pool, not in its slot.
+    #[test]
+    fn a_served_task_woken_for_others_goes_to_the_pool() {
+        let pool = Pool::start(1);
+        let (request, answer) = served_echo(pool);
+        let _helping = Helping::start();
+        for_others(|| request.write(()).unwrap());
+        let in_slot = HELPED.with(|helped| {
+            let slot = helped.take();
+            let filled = slot.is_some();
+            helped.set(slot);
+            filled
+        });
+        assert!(!in_slot, "the served task waits in the helper's slot");
+        let ran_on = answer.read_timeout(LIMIT).expect("the served task answers");
+        assert_ne!(ran_on, thread::current().id());
     }
 
     /// A task that keeps writing into a buffered channel after waking its reader does not

@@ -21,13 +21,20 @@
 //!   mirror. It takes only writes of values with no channel ends inside (decoding those
 //!   claims nothing, so a copy can be dropped) and reads, whose value it sends like the
 //!   mirror, kept until the next request proves it was read.
-//! - **The mirror is never needed and asleep.** It parks only while some thread looks, for
-//!   at most [`PARK`] at a time, and is woken for every request a helper leaves.
+//! - **The mirror is never needed and asleep.** It parks only while some thread looks and
+//!   helpers took the last request, for at most [`PARK`] at a time and [`PARKED`] in all
+//!   (then it waits in the connection's own wait, which notices a remote thread that died),
+//!   and is woken for every request a helper leaves.
+//! - **What a helper wakes is not left with it.** A pattern's server woken by a request a
+//!   helper carries out goes to the pool's queue ([`executor::for_others`]): the helper is in
+//!   a wait of its own, which may need that server.
+//!
+//! [`executor::for_others`]: crate::executor::for_others
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::{self, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::net::connection::Connection;
 use crate::net::message::{Operation, OperationReply, OperationRequest, Wait};
@@ -35,6 +42,9 @@ use crate::transfer::{HomeEnd, TicketScope};
 
 /// The longest a mirror parks at a time while helpers look.
 const PARK: Duration = Duration::from_micros(20);
+/// The longest a mirror parks, all told, waiting for one request, before it waits in its
+/// connection's own wait (which notices a remote thread that died).
+const PARKED: Duration = Duration::from_millis(2);
 
 /// A value sent to a remote reader, kept (with its end, held weakly: a reader that detaches
 /// meanwhile must really go) until the next request shows it was read, so that it can be
@@ -119,6 +129,7 @@ impl Mirror {
     /// [`Backoff`](crate::wait::Backoff) decides).
     pub(crate) fn wait_for_request(&self) {
         let mut backoff = crate::wait::Backoff::new();
+        let mut parked_since = None;
         loop {
             let connection = lock(&self.connection);
             // A socket's bytes may wait in the kernel, unseen: its own wait sees them.
@@ -126,9 +137,20 @@ impl Mirror {
                 return;
             }
             drop(connection);
-            if self.helped.load(Ordering::Relaxed) && LOOKING.load(Ordering::SeqCst) > 0 {
+            // Parked for long, it waits in the connection's own wait, which is also where a
+            // remote thread that died is noticed.
+            let parked_for_long =
+                parked_since.is_some_and(|since: Instant| since.elapsed() > PARKED);
+            if self.helped.load(Ordering::Relaxed)
+                && LOOKING.load(Ordering::SeqCst) > 0
+                && !parked_for_long
+            {
+                parked_since.get_or_insert_with(Instant::now);
                 thread::park_timeout(PARK);
                 continue;
+            }
+            if parked_for_long {
+                return;
             }
             if !backoff.snooze() {
                 return;
@@ -184,8 +206,11 @@ impl Mirror {
         if !connection.frame_waiting() {
             return;
         }
-        let taken = connection
-            .try_receive_with(|request: OperationRequest, payload| at_once(request, payload));
+        // What the request wakes is not this thread's to run (it is in a wait of its own).
+        let taken = crate::executor::for_others(|| {
+            connection
+                .try_receive_with(|request: OperationRequest, payload| at_once(request, payload))
+        });
         match taken {
             Ok(Some((end, reply, scope))) => {
                 TAKEN.fetch_add(1, Ordering::Relaxed);
