@@ -104,13 +104,19 @@ fn wakes_go_to_queue() -> bool {
 /// queue. Left in a slot of this thread, it would wait until this thread's own wait ended,
 /// which may need that very server.
 pub(crate) fn for_others<R>(body: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
+    with_flag(&FOR_OTHERS, body)
+}
+
+/// Runs `body` with the thread's `flag` set, and puts it back as it was afterwards (also
+/// if `body` panics).
+fn with_flag<R>(flag: &'static std::thread::LocalKey<Cell<bool>>, body: impl FnOnce() -> R) -> R {
+    struct Restore(&'static std::thread::LocalKey<Cell<bool>>, bool);
     impl Drop for Restore {
         fn drop(&mut self) {
-            FOR_OTHERS.with(|for_others| for_others.set(self.0));
+            self.0.with(|flag| flag.set(self.1));
         }
     }
-    let _restore = Restore(FOR_OTHERS.with(|for_others| for_others.replace(true)));
+    let _restore = Restore(flag, flag.with(|flag| flag.replace(true)));
     body()
 }
 
@@ -417,14 +423,7 @@ impl std::future::Future for YieldOnce {
 /// Runs `body`, during which this helping thread, about to wait, first runs the served task
 /// it woke: a request handed to a server, then a wait for its answer.
 pub(crate) fn help_while_waiting<R>(body: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            HELP_WHILE_WAITING.with(|allowed| allowed.set(self.0));
-        }
-    }
-    let _restore = Restore(HELP_WHILE_WAITING.with(|allowed| allowed.replace(true)));
-    body()
+    with_flag(&HELP_WHILE_WAITING, body)
 }
 
 /// The running task begins a channel operation: if it has gone on for
