@@ -24,7 +24,11 @@
 //! - **The mirror is never needed and asleep.** It parks only while some thread looks and
 //!   helpers took the last request, for at most [`PARK`] at a time and [`PARKED`] in all
 //!   (then it waits in the connection's own wait, which notices a remote thread that died),
-//!   and is woken for every request a helper leaves.
+//!   and is woken for every request a helper leaves; one that no helper could even look at
+//!   (its locks busy) waits at most [`PARK`].
+//!
+//! A request a helper carries out is traced (see [`trace`](crate::trace)) under the
+//! helper's process, where the mirror's is traced as a service thread's.
 //! - **What a helper wakes is not left with it.** A pattern's server woken by a request a
 //!   helper carries out goes to the pool's queue ([`executor::for_others`]): the helper is in
 //!   a wait of its own, which may need that server.
