@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{LIMIT, join, start, still_blocked, until_a_reader_waits};
+use common::{LIMIT, join, kill_9, start, still_blocked, until_a_reader_waits};
 use csp::prelude::*;
 use csp::{ChannelError, RunError};
 
@@ -149,10 +149,7 @@ fn a_child_killed_while_holding_ends_poisons_them_promptly() {
     let blocked = start(move || writer.write(1));
     still_blocked("a write nobody reads", &blocked, Duration::from_millis(100));
     let killed = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    kill_9(pid);
     let error = join("the blocked write", blocked).unwrap_err();
     assert!(error.error.is_poisoned(), "{}", error.error);
     assert!(
@@ -482,10 +479,7 @@ fn a_grandchild_dies_with_its_parent() {
     let child = reader.read_timeout(LIMIT).expect("the child reports");
     let grandchild = reader.read_timeout(LIMIT).expect("the grandchild reports");
     assert_ne!(child, grandchild);
-    std::process::Command::new("kill")
-        .args(["-9", &child.to_string()])
-        .status()
-        .unwrap();
+    kill_9(child);
     // The grandchild gets SIGKILL when its parent dies; poll (bounded) until it is gone.
     let killed = Instant::now();
     while std::path::Path::new(&format!("/proc/{grandchild}")).exists()
@@ -540,10 +534,7 @@ fn killing_a_child_mid_stream_loses_no_acknowledged_message() {
         for _ in 0..(50 + 37 * round) {
             received.push(data_in.read_timeout(LIMIT).expect("streaming"));
         }
-        std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()
-            .unwrap();
+        kill_9(pid);
         // Whatever is still in flight either arrives or the channel reports the death.
         while let Ok(n) = data_in.read_timeout(LIMIT) {
             received.push(n);
@@ -663,10 +654,7 @@ fn an_end_in_transit_when_its_holder_dies_is_poisoned_not_leaked() {
         .unwrap()
         .spawn();
     let pid = pids.reader().read_timeout(LIMIT).unwrap();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    kill_9(pid);
     match writer.write_timeout(1, LIMIT) {
         Err(csp::WriteTimeoutError::Channel(error)) => assert!(error.error.is_poisoned()),
         other => panic!(
@@ -817,10 +805,7 @@ fn a_child_killed_while_threads_here_keep_looking_is_noticed_promptly() {
         Duration::from_millis(100),
     );
     let killed = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    kill_9(pid);
     let error = join("the blocked read", blocked).unwrap_err();
     let noticed = killed.elapsed();
     stop.store(true, Ordering::Release);

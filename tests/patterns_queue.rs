@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{LIMIT, within};
+use common::{LIMIT, kill_9, within};
 use csp::patterns::{PatternError, Queue};
 use csp::prelude::*;
 
@@ -117,10 +117,7 @@ fn a_client_that_dies_neither_breaks_the_queue_nor_takes_an_item_with_it() {
     let pid = pids.reader().read_timeout(LIMIT).unwrap();
     // Let its get reach the queue's home, then kill it there.
     std::thread::sleep(Duration::from_millis(50));
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
+    kill_9(pid);
     assert!(consumer.join_timeout(LIMIT).is_err());
     queue.put(7).unwrap();
     assert_eq!(

@@ -160,7 +160,7 @@ impl Pool {
     /// Runs `task` on this pool, or on a helping thread that wakes it (see [`Helping`]).
     fn spawn_served(&'static self, task: BoxFuture<'static, ()>) {
         let (runnable, task) = async_task::spawn(task, move |runnable| {
-            if HELPING.with(Cell::get) && !FOR_OTHERS.with(Cell::get) {
+            if HELPING.with(Cell::get) && !wakes_go_to_queue() {
                 if let Some((displaced, pool)) =
                     HELPED.with(|helped| helped.replace(Some((runnable, self))))
                 {
@@ -374,12 +374,10 @@ pub(crate) fn run_helped() {
     impl Drop for Resume {
         fn drop(&mut self) {
             INLINE.with(|inline| inline.set(None));
-            HELPING.with(|helping| helping.set(true));
             crate::deadlock::executor_thread_idle();
         }
     }
     crate::deadlock::executor_thread_busy();
-    HELPING.with(|helping| helping.set(false));
     INLINE.with(|inline| inline.set(Some(0)));
     let _resume = Resume;
     crate::wait::Selector::with_nested(|| helped.run());

@@ -645,7 +645,8 @@ fn serve_operations(connection: Connection) {
         // A written value's encoding follows its request in the frame: it is decoded from
         // there, borrowed, without a copy.
         let received = lock(connection).receive_with(|request: OperationRequest, payload| {
-            drop(between.lent.take());
+            // A new request: the answer before it was read.
+            between.answer_was_read();
             mirror.serves();
             if matches!(request.operation, Operation::Sync) {
                 // Everything before it on this connection was carried out.
@@ -702,8 +703,6 @@ fn serve_operations(connection: Connection) {
             }
             break;
         };
-        // A new request: the answer before it was read.
-        between.answer_was_read();
         let (end, reply, scope) = match step {
             Step::Reply(end, reply, scope) => (end, reply, scope),
             Step::Read { write, reader } => {

@@ -69,3 +69,11 @@ pub fn until_a_reader_waits(end: &impl std::fmt::Debug) {
         thread::yield_now();
     }
 }
+
+/// Sends SIGKILL to the OS process `pid` (a child a test kills mid-run).
+pub fn kill_9(pid: impl std::fmt::Display) {
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("running kill");
+}
