@@ -36,12 +36,14 @@ use crate::error::{ChannelError, ChannelName};
 use crate::net::address::Address;
 use crate::net::auth;
 use crate::net::connection::Connection;
+use crate::net::encoder::Encoder;
 use crate::net::message::Wait;
 use crate::net::message::{
     Hello, Operation, OperationReply, OperationRequest, SelectorAddress, SelectorRequest,
     SessionReply, SessionRequest,
 };
 use crate::node::{process_id, secret};
+use crate::transfer::TicketScope;
 use crate::wait::Principal;
 
 /// One shared value per address, alive while anyone uses it.
@@ -181,29 +183,100 @@ impl Link {
             let reply =
                 sent.and_then(|()| deadlock::away(waiting, || ops.receive_with(use_reply).ok()));
             if reply.is_none() {
-                connections.close(&self.address);
-                connections.burst = None;
-                BURSTING.with(|bursting| bursting.set(false));
+                connections.lose(&self.address);
             }
             reply
         })
     }
 
-    /// Runs `use_burst` on this thread's burst of writes ahead to `end`, if there is one.
-    fn with_burst<R>(
+    /// Writes a value to `end`, `encode` encoding it straight into the request's frame (see
+    /// [`Connection::send_encoding`]): ahead, without an answer, into a slot of this
+    /// thread's burst if the value is plain (no channel ends inside), the write waits for
+    /// ever and a slot is left; otherwise as a `WriteFollowing`, whose answer it returns.
+    fn write_encoding(
         &self,
         end: u64,
-        use_burst: impl FnOnce(&mut ThreadConnections) -> R,
-    ) -> Option<R> {
+        wait: Wait,
+        waiting: Option<Waiting>,
+        encode: impl FnOnce(&mut Encoder<'_>) -> postcard::Result<()>,
+    ) -> Written {
         CONNECTIONS.with(|connections| {
             let mut connections = connections.borrow_mut();
-            let this = connections
-                .burst
-                .as_ref()
-                .is_some_and(|burst| burst.end == end && burst.address == self.address);
-            this.then(|| use_burst(&mut connections))
+            connections.end_burst_unless(&self.address, end, true);
+            // A burst left is this end's.
+            let (credit, asks) = connections.burst.as_ref().map_or((0, false), |burst| {
+                (burst.credit, burst.asking || burst.credit == 0)
+            });
+            let blocking = matches!(wait, Wait::Forever);
+            let ahead = |lent: &TicketScope| blocking && lent.is_empty() && credit > 0;
+            let Some(ops) = connections.to(&self.address) else {
+                return Written::Unreachable;
+            };
+            let sent = ops.send_encoding(
+                |encoder| TicketScope::collect(|| encode(encoder)),
+                |(encoded, lent)| {
+                    let plain = lent.is_empty();
+                    let operation = if ahead(lent) {
+                        Operation::WriteAhead
+                    } else {
+                        Operation::WriteFollowing {
+                            wait,
+                            ask_credit: blocking && plain && asks,
+                            plain,
+                        }
+                    };
+                    encoded
+                        .is_ok()
+                        .then_some(OperationRequest { end, operation })
+                },
+            );
+            let lent = match sent {
+                Ok(((Err(error), _), _)) => return Written::NotEncoded(error),
+                Ok(((Ok(()), lent), true)) => lent,
+                Ok((_, false)) | Err(_) => {
+                    connections.lose(&self.address);
+                    return Written::Unreachable;
+                }
+            };
+            if ahead(&lent) {
+                if let Some(burst) = &mut connections.burst {
+                    burst.credit -= 1;
+                    burst.unsettled = true;
+                }
+                return Written::Ahead;
+            }
+            let streams = blocking && lent.is_empty();
+            let waiting = waiting.map(|waiting| (waiting, ops.interrupt()));
+            let reply = deadlock::away(waiting, || {
+                ops.receive_with(|reply: OperationReply, _| reply).ok()
+            });
+            // Ends inside the value were lent until the home decoded it, that is, answered.
+            drop(lent);
+            match reply {
+                Some(reply) => Written::Answered { reply, streams },
+                None => {
+                    connections.lose(&self.address);
+                    Written::Unreachable
+                }
+            }
         })
     }
+}
+
+/// How a write sent straight from its encoding went (see `Link::write_encoding`).
+pub(crate) enum Written {
+    /// The value could not be encoded: nothing was sent.
+    NotEncoded(postcard::Error),
+    /// The home could not be reached.
+    Unreachable,
+    /// Sent ahead into a slot of the thread's burst: no answer comes.
+    Ahead,
+    /// The home's answer; `streams` if the write was blocking and its value plain, one
+    /// that may go on as a burst.
+    Answered {
+        reply: OperationReply,
+        streams: bool,
+    },
 }
 
 /// A thread's writes ahead into the buffer of one channel in another OS process: slots
@@ -250,6 +323,13 @@ impl ThreadConnections {
     /// Drops the connection to `address` (it failed).
     fn close(&mut self, address: &Address) {
         self.open.retain(|(open, _)| open != address);
+    }
+
+    /// Drops the connection to `address`, which failed in an operation, and the burst.
+    fn lose(&mut self, address: &Address) {
+        self.close(address);
+        self.burst = None;
+        BURSTING.with(|bursting| bursting.set(false));
     }
 
     /// Ends the burst unless the next operation is a write of its end (`continues`): gives
@@ -361,19 +441,6 @@ impl RemoteEnd {
         }
     }
 
-    /// Whether a blocking write of a plain value should ask the home for slots to write
-    /// ahead into: from the second write in a row of this end by this thread.
-    pub(crate) fn asks_credit(&self) -> bool {
-        self.link
-            .with_burst(self.end, |connections| {
-                connections
-                    .burst
-                    .as_ref()
-                    .is_some_and(|burst| burst.asking || burst.credit == 0)
-            })
-            .unwrap_or(false)
-    }
-
     /// A blocking write of a plain value was carried out the usual way, and the home
     /// reserved `granted` slots (perhaps none): this thread's burst on this end goes on.
     pub(crate) fn wrote(&self, granted: u32) {
@@ -393,39 +460,31 @@ impl RemoteEnd {
         BURSTING.with(|bursting| bursting.set(true));
     }
 
-    /// Writes ahead: sends the value `payload` encodes into a slot of this thread's burst,
-    /// without waiting. `None` if the burst has no slot left (write the usual way);
-    /// `Some(false)` if the home could not be reached.
-    pub(crate) fn write_ahead(&self, payload: &[u8]) -> Option<bool> {
-        let sent = self.link.with_burst(self.end, |connections| {
-            let credit = connections.burst.as_ref().map_or(0, |burst| burst.credit);
-            if credit == 0 {
-                return None;
+    /// Writes a value, `encode` encoding it straight into the request (see
+    /// `Link::write_encoding`): ahead, into a slot of this thread's burst, or the usual way.
+    /// A home that cannot be reached, or answers that it does not know the end, is a
+    /// poisoned channel.
+    pub(crate) fn write_encoding(
+        &self,
+        wait: Wait,
+        encode: impl FnOnce(&mut Encoder<'_>) -> postcard::Result<()>,
+    ) -> Written {
+        let waiting = matches!(wait, Wait::Forever).then(|| Waiting::Write(self.name.clone()));
+        match self.link.write_encoding(self.end, wait, waiting, encode) {
+            Written::Ahead => {
+                self.ahead.fetch_add(1, Ordering::AcqRel);
+                Written::Ahead
             }
-            let address = &self.link.address;
-            let request = OperationRequest {
-                end: self.end,
-                operation: Operation::WriteAhead,
-            };
-            let sent = connections
-                .to(address)
-                .is_some_and(|connection| connection.send_with_payload(&request, payload).is_ok());
-            match (&mut connections.burst, sent) {
-                (Some(burst), true) => {
-                    burst.credit -= 1;
-                    burst.unsettled = true;
-                }
-                _ => {
-                    connections.close(address);
-                    connections.burst = None;
-                }
+            Written::Answered {
+                reply: OperationReply::Unknown,
+                ..
             }
-            Some(sent)
-        })??;
-        if sent {
-            self.ahead.fetch_add(1, Ordering::AcqRel);
+            | Written::Unreachable => Written::Answered {
+                reply: OperationReply::Failed(self.poisoned()),
+                streams: false,
+            },
+            written => written,
         }
-        Some(sent)
     }
 
     pub(crate) fn link(&self) -> &Arc<Link> {

@@ -40,9 +40,14 @@ const KEPT_SPARE: usize = 8 << 20;
 
 /// Encodes `value` into this thread's spare buffer; give it back with [`recycle`].
 pub(crate) fn encode_reusing<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    encode_into(value, spare_buffer())
+}
+
+/// This thread's spare encoding buffer, empty; give it back with [`recycle`].
+pub(crate) fn spare_buffer() -> Vec<u8> {
     let mut buffer = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
     buffer.clear();
-    encode_into(value, buffer)
+    buffer
 }
 
 /// Encodes `value` after what `buffer` holds.

@@ -10,8 +10,9 @@ use crate::channel::core::Attempt;
 use crate::deadlock::Waiting;
 use crate::error::ChannelError;
 use crate::error::{TryWriteError, WriteError, WriteTimeoutError};
+use crate::net::encoder::Encoder;
 use crate::net::message::{Action, Operation, OperationReply, SelectorAddress, Wait};
-use crate::remote::RemoteEnd;
+use crate::remote::{RemoteEnd, Written};
 use crate::transfer::TicketScope;
 use crate::wait::Selector;
 
@@ -42,7 +43,7 @@ enum Backend<T> {
     Local(Arc<Core<T>>),
     Remote {
         end: RemoteEnd,
-        encode: fn(&T) -> Result<Vec<u8>, postcard::Error>,
+        encode: fn(&T, &mut Encoder<'_>) -> postcard::Result<()>,
     },
 }
 
@@ -61,7 +62,7 @@ impl<T> Writer<T> {
         Writer {
             backend: Backend::Remote {
                 end,
-                encode: |value| crate::transfer::encode_reusing(value),
+                encode: crate::net::encoder::encode::<T>,
             },
         }
     }
@@ -199,7 +200,7 @@ impl<T> Writer<T> {
         let Backend::Remote { end, encode } = &self.backend else {
             return None;
         };
-        let (encoded, lent) = TicketScope::collect(|| encode(value));
+        let (encoded, lent) = TicketScope::collect(|| encode_to_bytes(*encode, value));
         Some(match encoded {
             Ok(bytes) => Ok((bytes, lent)),
             Err(error) => {
@@ -330,7 +331,7 @@ impl<T> Writer<T> {
             self.write(value).map_err(CallError::NotWritten)?;
             return replies.read().map_err(CallError::NotRead);
         };
-        let (encoded, lent) = TicketScope::collect(|| encode(&value));
+        let (encoded, lent) = TicketScope::collect(|| encode_to_bytes(encode, &value));
         let Ok(bytes) = encoded else {
             let error = end.poisoned();
             return Err(CallError::NotWritten(WriteError { value, error }));
@@ -353,48 +354,42 @@ impl<T> Writer<T> {
     }
 }
 
-/// A write carried out at the channel's home. The value is kept until the home answers, so
-/// a failed write hands back the very value it was given.
+/// The encoding of `value`, in this thread's spare buffer (give it back with
+/// [`recycle`](crate::transfer::recycle)).
+fn encode_to_bytes<T>(
+    encode: fn(&T, &mut Encoder<'_>) -> postcard::Result<()>,
+    value: &T,
+) -> postcard::Result<Vec<u8>> {
+    let mut encoder = Encoder::into_buffer(crate::transfer::spare_buffer());
+    encode(value, &mut encoder)?;
+    Ok(encoder.into_bytes())
+}
+
+/// A write carried out at the channel's home, the value encoded straight into the request.
+/// The value is kept until the home answers, so a failed write hands back the very value it
+/// was given.
 fn write_remote<T>(
     end: &RemoteEnd,
-    encode: fn(&T) -> Result<Vec<u8>, postcard::Error>,
+    encode: fn(&T, &mut Encoder<'_>) -> postcard::Result<()>,
     value: T,
     deadline: Deadline,
 ) -> Result<(), (T, Shortfall)> {
-    // Ends inside the value are lent until the home has decoded it, that is, until it answers.
-    let (encoded, lent) = TicketScope::collect(|| encode(&value));
-    let bytes = match encoded {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            eprintln!(
-                "csp: channel {}: a value could not be encoded: {error}",
-                end.name()
-            );
-            return Err((value, Shortfall::Failed(end.poisoned())));
-        }
-    };
-    // A blocking write of a value without ends inside, into a slot the home reserved for
-    // this end: sent ahead, without waiting (see `remote::flush_writes_ahead`).
-    let plain = matches!(deadline, Deadline::Never) && lent.is_empty();
-    if plain && let Some(sent) = end.write_ahead(&bytes) {
-        crate::transfer::recycle(bytes);
-        return if sent {
-            Ok(())
-        } else {
-            Err((value, Shortfall::Failed(end.poisoned())))
+    let (reply, streams) =
+        match end.write_encoding(deadline.wait(), |encoder| encode(&value, encoder)) {
+            Written::Ahead => return Ok(()),
+            Written::NotEncoded(error) => {
+                eprintln!(
+                    "csp: channel {}: a value could not be encoded: {error}",
+                    end.name()
+                );
+                return Err((value, Shortfall::Failed(end.poisoned())));
+            }
+            Written::Unreachable => return Err((value, Shortfall::Failed(end.poisoned()))),
+            Written::Answered { reply, streams } => (reply, streams),
         };
-    }
-    // The encoding follows the request in the frame: it is not copied into the request.
-    let write = Operation::WriteFollowing {
-        wait: deadline.wait(),
-        ask_credit: plain && end.asks_credit(),
-        plain: lent.is_empty(),
-    };
-    let reply = end.operate_with(write, &bytes, |reply, _| reply);
-    crate::transfer::recycle(bytes);
-    drop(lent);
     match reply {
-        OperationReply::Done if plain => {
+        // A blocking write of a plain value: this thread's burst of writes goes on.
+        OperationReply::Done if streams => {
             end.wrote(0);
             Ok(())
         }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::encoder::Encoder;
 use super::frame::{self, DEFAULT_FRAME_LIMIT, FrameError};
 use super::message::MessageError;
 use super::shared_memory::{self, SharedStream};
@@ -168,6 +169,57 @@ impl Connection {
             self.outbox = outbox;
         }
         result
+    }
+
+    /// Sends a frame of a message and a value: `encode` encodes the value, straight into the
+    /// frame on shared memory (see [`SharedStream::send_encoded`]); `message` then makes the
+    /// message from what `encode` gave, or `None` to send nothing. Gives back what `encode`
+    /// gave and whether the frame was sent.
+    ///
+    /// # Errors
+    ///
+    /// If the message cannot be encoded or the transport fails; the frame is not sent.
+    pub(crate) fn send_encoding<M: Serialize, R>(
+        &mut self,
+        encode: impl FnOnce(&mut Encoder<'_>) -> R,
+        message: impl FnOnce(&R) -> Option<M>,
+    ) -> Result<(R, bool), MessageError> {
+        let stream = match &mut self.transport {
+            Transport::Shared(stream) => stream,
+            Transport::Socket { .. } => {
+                let mut encoder = Encoder::into_buffer(crate::transfer::spare_buffer());
+                let made = encode(&mut encoder);
+                let value = encoder.into_bytes();
+                let sent = match message(&made) {
+                    Some(message) => self.send_with_payload(&message, &value).map(|()| true),
+                    None => Ok(false),
+                };
+                crate::transfer::recycle(value);
+                return sent.map(|sent| (made, sent));
+            }
+        };
+        let mut failed = None;
+        let sent = stream.send_encoded(encode, |made, bytes| match message(made) {
+            Some(message) => {
+                let encoded = crate::transfer::encode_into(&message, std::mem::take(bytes));
+                match encoded {
+                    Ok(encoded) => {
+                        *bytes = encoded;
+                        true
+                    }
+                    Err(error) => {
+                        failed = Some(error);
+                        false
+                    }
+                }
+            }
+            None => false,
+        });
+        match (sent, failed) {
+            (_, Some(error)) => Err(MessageError::Malformed(error)),
+            (Ok(sent), None) => Ok(sent),
+            (Err(error), None) => Err(MessageError::Frame(error)),
+        }
     }
 
     /// Reads one frame and decodes it.

@@ -9,6 +9,7 @@
 pub(crate) mod address;
 pub mod auth;
 pub(crate) mod connection;
+pub(crate) mod encoder;
 pub mod frame;
 pub(crate) mod message;
 pub(crate) mod shared_memory;
