@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crate::net::connection::Connection;
 use crate::net::message::{Operation, OperationReply, OperationRequest, Wait};
-use crate::transfer::{HomeEnd, TicketScope};
+use crate::transfer::{HomeReply, Outgoing, TicketScope};
 
 /// The longest a mirror parks at a time while helpers look.
 const PARK: Duration = Duration::from_micros(20);
@@ -50,28 +50,23 @@ const PARK: Duration = Duration::from_micros(20);
 /// connection's own wait (which notices a remote thread that died).
 const PARKED: Duration = Duration::from_millis(2);
 
-/// A value sent to a remote reader, kept (with its end, held weakly: a reader that detaches
-/// meanwhile must really go) until the next request shows it was read, so that it can be
-/// put back if the reader died without reading it.
-pub(crate) type Delivering = (Weak<dyn HomeEnd>, Vec<u8>);
-
-/// What one request leaves for the next, whoever carried it out.
+/// What one request's answer leaves for the next request to settle, whoever sent it.
 #[derive(Default)]
 pub(crate) struct Between {
-    /// Ends inside the last answer's value, lent until the next request proves the remote
+    /// Ends inside the answer's value, lent until the next request proves the remote
     /// thread has decoded the answer (and so claimed them).
     pub(crate) lent: Option<TicketScope>,
-    /// The value last sent, until the next request.
-    pub(crate) delivering: Option<Delivering>,
+    /// The value sent, if its channel takes values back from readers that died: kept
+    /// until the next request shows it was read, to be put back otherwise.
+    pub(crate) delivering: Option<Box<dyn Outgoing>>,
 }
 
 impl Between {
     /// A new request arrived: the last answer was read.
     pub(crate) fn answer_was_read(&mut self) {
+        // Tickets nobody claimed go now; the value sent is no longer needed.
         drop(self.lent.take());
-        if let Some((_, bytes)) = self.delivering.take() {
-            crate::transfer::recycle(bytes);
-        }
+        drop(self.delivering.take());
     }
 }
 
@@ -172,18 +167,10 @@ impl Mirror {
     /// Sends `reply` to the remote thread for the mirror, whose read `end` (the reader) it
     /// completed, and settles the step's bookkeeping, both under the step lock: no helper
     /// takes the next request before the value it answers is recorded.
-    pub(crate) fn answer(
-        &self,
-        reply: OperationReply,
-        scope: TicketScope,
-        end: Option<&Arc<dyn HomeEnd>>,
-    ) {
+    pub(crate) fn answer(&self, reply: HomeReply) {
         let mut between = lock(&self.step);
-        match crate::node::send_reply(&mut lock(&self.connection), reply, end) {
-            Ok(sent) => {
-                between.delivering = sent;
-                between.lent = Some(scope);
-            }
+        match send_reply(&mut lock(&self.connection), reply) {
+            Ok(left) => *between = left,
             Err(()) => self.failed.store(true, Ordering::SeqCst),
         }
     }
@@ -216,19 +203,15 @@ impl Mirror {
                 .try_receive_with(|request: OperationRequest, payload| at_once(request, payload))
         });
         match taken {
-            Ok(Some((end, reply, scope))) => {
+            Ok(Some(reply)) => {
                 TAKEN.fetch_add(1, Ordering::Relaxed);
                 // Slots granted: writes ahead follow, which the mirror carries out beside
                 // their reader; it looks for them itself.
-                let granted = matches!(reply, Some(OperationReply::Granted(_)));
+                let granted = matches!(reply, HomeReply::Message(OperationReply::Granted(_)));
                 self.helped.store(!granted, Ordering::Relaxed);
                 between.answer_was_read();
-                between.lent = Some(scope);
-                let Some(reply) = reply else {
-                    return; // a write ahead has no answer
-                };
-                match crate::node::send_reply(&mut connection, reply, end.as_ref()) {
-                    Ok(sent) => between.delivering = sent,
+                match send_reply(&mut connection, reply) {
+                    Ok(left) => *between = left,
                     // The remote thread is gone: its mirror finds out and cleans up.
                     Err(()) => self.thread.unpark(),
                 }
@@ -238,6 +221,54 @@ impl Mirror {
                 self.helped.store(false, Ordering::Relaxed);
                 self.thread.unpark();
             }
+        }
+    }
+}
+
+/// Sends `reply` to the remote thread, a value encoded straight into the frame: what the
+/// next request settles (see [`Between`]), or `Err` if the connection failed. A value taken
+/// for the remote reader that cannot reach it is put back where its channel allows, and
+/// otherwise poisons the channel rather than vanish unnoticed.
+pub(crate) fn send_reply(connection: &mut Connection, reply: HomeReply) -> Result<Between, ()> {
+    let value = match reply {
+        HomeReply::Value(value) => value,
+        HomeReply::Message(reply) => {
+            let sent = match &reply {
+                OperationReply::Value(bytes) => {
+                    connection.send_with_payload(&OperationReply::ValueFollowing, bytes)
+                }
+                reply => connection.send(reply),
+            };
+            return sent.map(|()| Between::default()).map_err(drop);
+        }
+    };
+    // Ends inside the value are lent until the next request shows it was decoded.
+    let (sent, lent) = TicketScope::collect(|| {
+        connection.send_encoding(
+            |encoder| value.encode(encoder),
+            |encoded| encoded.is_ok().then_some(OperationReply::ValueFollowing),
+        )
+    });
+    match sent {
+        Ok((Ok(()), _)) => Ok(Between {
+            lent: Some(lent),
+            delivering: value.returnable().then_some(value),
+        }),
+        Ok((Err(error), _)) => {
+            drop(lent);
+            let reply = value.refused(&error);
+            connection
+                .send(&reply)
+                .map(|()| Between::default())
+                .map_err(drop)
+        }
+        Err(error) => {
+            if value.returnable() {
+                value.put_back();
+            } else {
+                value.lost(&error);
+            }
+            Err(())
         }
     }
 }
@@ -266,17 +297,9 @@ impl Drop for Listed {
     }
 }
 
-/// What a helper did with a request: the end it named (if any), the answer to send (none
-/// for a write ahead) and the tickets the answer lends.
-type Done = (
-    Option<Arc<dyn HomeEnd>>,
-    Option<OperationReply>,
-    TicketScope,
-);
-
-/// A request carried out without waiting, if it completes so; `None` leaves the frame to
-/// the mirror.
-fn at_once(request: OperationRequest, payload: &[u8]) -> Option<Done> {
+/// A request carried out without waiting, if it completes so: the answer to send; `None`
+/// leaves the frame to the mirror.
+fn at_once(request: OperationRequest, payload: &[u8]) -> Option<HomeReply> {
     let end = || crate::node::node().attached(request.end);
     match request.operation {
         // A plain value: if it cannot be written now, the copy decoded goes and the frame
@@ -296,23 +319,17 @@ fn at_once(request: OperationRequest, payload: &[u8]) -> Option<Done> {
                 _ if matches!(wait, Wait::Forever) => return None,
                 reply => reply,
             };
-            Some((Some(end), Some(reply), no_tickets()))
+            Some(reply.into())
         }
         Operation::Read { wait } if !matches!(wait, Wait::For(_)) => {
-            let end = end()?;
-            let (reply, scope) =
-                TicketScope::collect(|| end.perform(Operation::Read { wait: Wait::Not }));
-            let answered = matches!(reply, OperationReply::Value(_)) || matches!(wait, Wait::Not);
-            answered.then_some((Some(end), Some(reply), scope))
+            let reply = end()?.perform(Operation::Read { wait: Wait::Not });
+            let answered = matches!(reply, HomeReply::Value(_)) || matches!(wait, Wait::Not);
+            answered.then_some(reply)
         }
         // Writes ahead stream: the mirror carries them out beside their reader.
-        Operation::Sync => Some((None, Some(OperationReply::Done), no_tickets())),
+        Operation::Sync => Some(OperationReply::Done.into()),
         _ => None,
     }
-}
-
-fn no_tickets() -> TicketScope {
-    TicketScope::default()
 }
 
 /// The calling thread waits in a channel operation and still looks: it serves the mirrors'
@@ -347,5 +364,111 @@ impl Looking {
 impl Drop for Looking {
     fn drop(&mut self) {
         LOOKING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{ChannelError, TryReadError};
+    use crate::transfer::{HomeEnd, HomeReader};
+    use crate::{Channel, Reader};
+    use std::os::unix::net::UnixStream;
+
+    /// The answer to a read of `reader`'s channel, which holds a value.
+    fn read_now<T>(reader: Reader<T>) -> HomeReply
+    where
+        HomeReader<T>: HomeEnd,
+    {
+        HomeReader(reader).perform(Operation::Read { wait: Wait::Not })
+    }
+
+    fn poisoned<T: std::fmt::Debug>(reader: &Reader<T>) -> bool {
+        matches!(
+            reader.try_read(),
+            Err(TryReadError::Channel(ChannelError::Poisoned { .. }))
+        )
+    }
+
+    #[test]
+    fn a_value_sent_is_kept_only_where_its_channel_takes_it_back_and_then_goes_back() {
+        let (mut here, mut there) = Connection::shared_pair();
+        let ordinary = Channel::<u32>::named_buffered("ordinary", 2);
+        ordinary.writer().write(5).unwrap();
+        let left = send_reply(&mut here, read_now(ordinary.reader())).unwrap();
+        assert!(
+            left.delivering.is_none(),
+            "an ordinary channel keeps nothing"
+        );
+        let got = there.receive_with(|reply: OperationReply, value| {
+            (
+                matches!(reply, OperationReply::ValueFollowing),
+                value.to_vec(),
+            )
+        });
+        assert_eq!(got.unwrap(), (true, postcard::to_stdvec(&5u32).unwrap()));
+
+        let queue = Channel::<String>::shared_by_clients("queue", 2);
+        let (writer, reader) = (queue.writer(), queue.reader());
+        writer.write("kept".to_string()).unwrap();
+        let left = send_reply(&mut here, read_now(reader.clone())).unwrap();
+        let kept = left.delivering.expect("a shared channel keeps the value");
+        // The reader dies without reading it: it goes back, ahead of later values.
+        drop(there);
+        assert!(here.peer_left_unread());
+        writer.write("later".to_string()).unwrap();
+        kept.put_back();
+        assert_eq!(reader.try_read().unwrap(), "kept");
+        assert_eq!(reader.try_read().unwrap(), "later");
+    }
+
+    /// A value whose encoding fails.
+    #[derive(Debug, serde::Deserialize)]
+    struct Unencodable;
+
+    impl serde::Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom(
+                "this value refuses to be encoded",
+            ))
+        }
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_encoded_is_answered_as_a_poisoned_channel() {
+        let (mut here, mut there) = Connection::shared_pair();
+        let channel = Channel::<Unencodable>::named_buffered("refusing", 2);
+        channel.writer().write(Unencodable).unwrap();
+        let left = send_reply(&mut here, read_now(channel.reader())).unwrap();
+        assert!(left.delivering.is_none() && left.lent.is_none());
+        let reply = there.receive::<OperationReply>().unwrap();
+        assert!(
+            matches!(reply, OperationReply::Failed(ChannelError::Poisoned { .. })),
+            "{reply:?}"
+        );
+        assert!(poisoned(&channel.reader()));
+        // Nothing of the half-made encoding went out: the next answer arrives whole.
+        let next = Channel::<u64>::named_buffered("next", 1);
+        next.writer().write(77).unwrap();
+        send_reply(&mut here, read_now(next.reader())).unwrap();
+        let value =
+            there.receive_with(|_: OperationReply, value| postcard::from_bytes::<u64>(value));
+        assert_eq!(value.unwrap().unwrap(), 77u64);
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_sent_goes_back_or_poisons_its_channel() {
+        let (here, there) = UnixStream::pair().unwrap();
+        drop(there);
+        let mut here = Connection::new(here).unwrap();
+        let queue = Channel::<u32>::shared_by_clients("queue", 2);
+        queue.writer().write(1).unwrap();
+        assert!(send_reply(&mut here, read_now(queue.reader())).is_err());
+        assert_eq!(queue.reader().try_read().unwrap(), 1, "put back");
+
+        let ordinary = Channel::<u32>::named_buffered("ordinary", 2);
+        ordinary.writer().write(2).unwrap();
+        assert!(send_reply(&mut here, read_now(ordinary.reader())).is_err());
+        assert!(poisoned(&ordinary.reader()), "lost, and said so");
     }
 }

@@ -30,7 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use crate::mirror::{Delivering, Mirror};
+use crate::mirror::Mirror;
 use crate::net::address::Address;
 use crate::net::auth::{self, Secret};
 use crate::net::connection::Connection;
@@ -39,7 +39,7 @@ use crate::net::message::{
     SessionRequest, Wait,
 };
 use crate::remote::Claimant;
-use crate::transfer::{Answer, HomeEnd, TicketScope};
+use crate::transfer::{Answer, HomeEnd, HomeReply};
 use crate::wait::{MAX_GUARDS, Selector};
 
 /// The environment variable carrying the network's secret to child OS processes.
@@ -573,12 +573,8 @@ type Registered = HashMap<(u64, u64), (Arc<dyn HomeEnd>, Arc<Selector>)>;
 
 /// What a mirror thread does with one request.
 enum Step {
-    /// Send this reply to the end's remote thread (no reply: a write ahead).
-    Reply(
-        Option<Arc<dyn HomeEnd>>,
-        Option<OperationReply>,
-        TicketScope,
-    ),
+    /// Send this reply to the remote thread (no reply: a write ahead).
+    Reply(Option<HomeReply>),
     /// A read that waits for ever, after a write if there is one (a `WriteThenRead`):
     /// carried out once the frame is let go, so that whoever completes the read can send
     /// the answer on this connection itself (see [`HomeEnd::read_answering`]).
@@ -650,7 +646,7 @@ fn serve_operations(connection: Connection) {
             mirror.serves();
             if matches!(request.operation, Operation::Sync) {
                 // Everything before it on this connection was carried out.
-                return Step::Reply(None, Some(OperationReply::Done), TicketScope::default());
+                return Step::Reply(Some(OperationReply::Done.into()));
             }
             let end = recent.find(request.end);
             let answered = !matches!(
@@ -665,8 +661,7 @@ fn serve_operations(connection: Connection) {
                         request.end
                     );
                 }
-                let reply = answered.then_some(OperationReply::Unknown);
-                return Step::Reply(None, reply, TicketScope::default());
+                return Step::Reply(answered.then_some(OperationReply::Unknown.into()));
             };
             match request.operation {
                 Operation::Read {
@@ -680,39 +675,36 @@ fn serve_operations(connection: Connection) {
                         write: Some((end, value)),
                         reader,
                     },
-                    None => {
-                        Step::Reply(None, Some(OperationReply::Unknown), TicketScope::default())
-                    }
+                    None => Step::Reply(Some(OperationReply::Unknown.into())),
                 },
-                operation => {
-                    let (reply, scope) = TicketScope::collect(|| {
-                        perform(&end, request.end, operation, payload, &mut registered)
-                    });
-                    Step::Reply(Some(end), reply, scope)
-                }
+                operation => Step::Reply(perform(
+                    &end,
+                    request.end,
+                    operation,
+                    payload,
+                    &mut registered,
+                )),
             }
         });
         let Ok(step) = received else {
             // Gone: if it never read the value last sent to it, that value is not lost
             // where it can be put back (a channel many clients share).
-            if let Some((end, bytes)) = between.delivering.take()
+            if let Some(value) = between.delivering.take()
                 && lock(connection).peer_left_unread()
-                && let Some(end) = end.upgrade()
             {
-                end.restore_encoded(&bytes);
+                value.put_back();
             }
             break;
         };
-        let (end, reply, scope) = match step {
-            Step::Reply(end, reply, scope) => (end, reply, scope),
+        let reply = match step {
+            Step::Reply(reply) => reply,
             Step::Read { write, reader } => {
                 // Whoever completes the read answers and settles the step (see `mirror`).
                 drop(between);
-                let answer = answer_for(mirror.shared(), &reader);
+                let answer = answer_for(mirror.shared());
                 // A server handed the request runs here while this waits for its answer.
-                let (reply, scope) = crate::executor::help_while_waiting(|| {
-                    TicketScope::collect(|| write_then_read(write, &reader, answer))
-                });
+                let reply =
+                    crate::executor::help_while_waiting(|| write_then_read(write, &reader, answer));
                 if reply.is_none() {
                     // Answered by the thread that completed the read.
                     if mirror.answer_failed() {
@@ -721,16 +713,15 @@ fn serve_operations(connection: Connection) {
                     continue;
                 }
                 between = mirror.step();
-                (Some(reader), reply, scope)
+                reply
             }
         };
-        between.lent = Some(scope);
         // A write ahead has no answer.
         let Some(reply) = reply else {
             continue;
         };
-        match send_reply(&mut lock(connection), reply, end.as_ref()) {
-            Ok(sent) => between.delivering = sent,
+        match crate::mirror::send_reply(&mut lock(connection), reply) {
+            Ok(left) => *between = left,
             Err(()) => break,
         }
     }
@@ -746,14 +737,16 @@ fn write_then_read(
     write: Option<(Arc<dyn HomeEnd>, Vec<u8>)>,
     reader: &Arc<dyn HomeEnd>,
     answer: Answer,
-) -> Option<OperationReply> {
+) -> Option<HomeReply> {
     if let Some((writer, value)) = write {
         match writer.perform(Operation::Write {
             value,
             wait: Wait::Forever,
         }) {
-            OperationReply::Done => {}
-            OperationReply::Failed(error) => return Some(OperationReply::NotWritten(error)),
+            HomeReply::Message(OperationReply::Done) => {}
+            HomeReply::Message(OperationReply::Failed(error)) => {
+                return Some(OperationReply::NotWritten(error).into());
+            }
             other => return Some(other),
         }
     }
@@ -761,48 +754,8 @@ fn write_then_read(
 }
 
 /// How a thread that completes a mirror thread's read sends the answer on its connection.
-fn answer_for(mirror: Arc<Mirror>, reader: &Arc<dyn HomeEnd>) -> Answer {
-    let reader = Arc::downgrade(reader);
-    Arc::new(move |reply: OperationReply, scope: TicketScope| {
-        mirror.answer(reply, scope, reader.upgrade().as_ref());
-    })
-}
-
-/// Sends `reply` to the remote thread: the value it carried, to keep until the next request
-/// (see [`Delivering`]), or `Err` if the connection failed. A value taken for the remote
-/// reader that cannot reach it is put back where its channel allows, and otherwise poisons
-/// the channel rather than vanish unnoticed.
-pub(crate) fn send_reply(
-    connection: &mut Connection,
-    reply: OperationReply,
-    end: Option<&Arc<dyn HomeEnd>>,
-) -> Result<Option<Delivering>, ()> {
-    // A value read goes back after the reply in the frame, not copied into it.
-    let sent = match &reply {
-        OperationReply::Value(bytes) => {
-            connection.send_with_payload(&OperationReply::ValueFollowing, bytes)
-        }
-        reply => connection.send(reply),
-    };
-    let Err(error) = sent else {
-        // Recycled once the next request shows it was read: it was encoded by
-        // `encode_reusing` on this thread or the one that completed the read.
-        return Ok(match (reply, end) {
-            (OperationReply::Value(bytes), Some(end)) => Some((Arc::downgrade(end), bytes)),
-            _ => None,
-        });
-    };
-    if let (OperationReply::Value(bytes), Some(end)) = (&reply, end)
-        && !end.restore_encoded(bytes)
-    {
-        eprintln!(
-            "csp: channel {}: a value taken for a reader in another OS process could not be \
-             sent ({error}); the channel is poisoned",
-            end.name()
-        );
-        end.poison();
-    }
-    Err(())
+fn answer_for(mirror: Arc<Mirror>) -> Answer {
+    Arc::new(move |reply: HomeReply| mirror.answer(reply))
 }
 
 /// Carries out one operation; `None` for a write ahead, which has no answer.
@@ -812,16 +765,16 @@ fn perform(
     operation: Operation,
     payload: &[u8],
     registered: &mut Registered,
-) -> Option<OperationReply> {
+) -> Option<HomeReply> {
     Some(match operation {
         Operation::WriteFollowing {
             wait, ask_credit, ..
         } => match end.write_encoded(payload, wait) {
             OperationReply::Done if ask_credit => match end.grant() {
-                0 => OperationReply::Done,
-                granted => OperationReply::Granted(granted),
+                0 => OperationReply::Done.into(),
+                granted => OperationReply::Granted(granted).into(),
             },
-            reply => reply,
+            reply => reply.into(),
         },
         Operation::WriteAhead => {
             if !end.write_ahead(payload) {
@@ -836,7 +789,7 @@ fn perform(
             }
             return None;
         }
-        Operation::Sync => OperationReply::Done,
+        Operation::Sync => OperationReply::Done.into(),
         Operation::ReturnCredit { count } => {
             end.return_credit(count);
             return None;
@@ -847,18 +800,18 @@ fn perform(
             selector,
         } => {
             let Some(index) = usize::try_from(guard).ok().filter(|&i| i < MAX_GUARDS) else {
-                return Some(OperationReply::Unknown);
+                return Some(OperationReply::Unknown.into());
             };
             let proxy = Selector::proxy(Box::new(Claimant::new(selector)));
             let reply = end.register(&proxy, index, action);
             if matches!(reply, OperationReply::Ready(_)) {
                 registered.insert((id, guard), (Arc::clone(end), proxy));
             }
-            reply
+            reply.into()
         }
         Operation::Unregister { guard } => match registered.remove(&(id, guard)) {
             Some((home_end, proxy)) => home_end.unregister(&proxy, guard as usize),
-            None => OperationReply::NotReady,
+            None => OperationReply::NotReady.into(),
         },
         operation => end.perform(operation),
     })

@@ -24,6 +24,7 @@ use crate::channel::core::{Core, Side};
 use crate::channel::{Deadline, Reader, Shortfall, Writer};
 use crate::error::ChannelName;
 use crate::net::address::Address;
+use crate::net::encoder::Encoder;
 use crate::net::message::{Action, Operation, OperationReply, Wait};
 use crate::node::node;
 use crate::remote::{Link, RemoteEnd};
@@ -37,11 +38,6 @@ thread_local! {
 
 /// The most a spare encoding buffer keeps.
 const KEPT_SPARE: usize = 8 << 20;
-
-/// Encodes `value` into this thread's spare buffer; give it back with [`recycle`].
-pub(crate) fn encode_reusing<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
-    encode_into(value, spare_buffer())
-}
 
 /// This thread's spare encoding buffer, empty; give it back with [`recycle`].
 pub(crate) fn spare_buffer() -> Vec<u8> {
@@ -83,7 +79,7 @@ impl postcard::ser_flavors::Flavor for Appending {
     }
 }
 
-/// Keeps an encoding buffer for this thread's next [`encode_reusing`].
+/// Keeps an encoding buffer for this thread's next [`spare_buffer`].
 pub(crate) fn recycle(buffer: Vec<u8>) {
     if buffer.capacity() <= KEPT_SPARE {
         SPARE.with(|spare| {
@@ -105,17 +101,11 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
     /// The OS process that held this end died: poison the channel, unless it is one that
     /// survives dead peers (see `Core::survive_dead_peers`).
     fn peer_died(&self);
-    /// Puts back a value taken for a reader that died before it got it; false (the value
-    /// is lost) unless the channel survives dead peers.
-    fn restore_encoded(&self, _bytes: &[u8]) -> bool {
-        false
-    }
-    fn perform(&self, operation: Operation) -> OperationReply;
+    fn perform(&self, operation: Operation) -> HomeReply;
     /// Reads, waiting for ever (a reader's end only): a counterpart that delivers the value
-    /// while the calling thread waits encodes it and gives the reply, with the ends the
-    /// encoding lent, to `answer` itself. The reply for the caller to send, or `None` if
-    /// `answer` had it.
-    fn read_answering(&self, _answer: Answer) -> Option<OperationReply> {
+    /// while the calling thread waits gives the reply to `answer` itself. The reply for the
+    /// caller to send, or `None` if `answer` had it.
+    fn read_answering(&self, _answer: Answer) -> Option<HomeReply> {
         Some(self.perform(Operation::Read {
             wait: Wait::Forever,
         }))
@@ -142,13 +132,94 @@ pub(crate) trait HomeEnd: Send + Sync + 'static {
     /// Leaves an entry for a remote alternation's guard; `Ready` says if already ready.
     fn register(&self, selector: &Arc<Selector>, guard: usize, action: Action) -> OperationReply;
     /// Withdraws that entry (see [`Operation::Unregister`]).
-    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> OperationReply;
+    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> HomeReply;
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// What a home end answers a remote thread's operation with.
+pub(crate) enum HomeReply {
+    Message(OperationReply),
+    /// A value read: encoded only as the answer is sent, straight into its frame.
+    Value(Box<dyn Outgoing>),
+}
+
+impl From<OperationReply> for HomeReply {
+    fn from(reply: OperationReply) -> Self {
+        HomeReply::Message(reply)
+    }
+}
+
+/// A value taken for a reader in another OS process, still typed: it is encoded where the
+/// answer is sent, straight into the frame (see [`Encoder`]), and, if its channel takes
+/// values back from readers that died (see `Core::survive_dead_peers`), kept until the
+/// reader's next request shows it arrived, to be put back otherwise.
+pub(crate) trait Outgoing: Send {
+    fn encode(&self, encoder: &mut Encoder<'_>) -> postcard::Result<()>;
+    /// The value cannot be encoded: poisons its channel, loudly, and gives the reply to
+    /// send instead.
+    fn refused(&self, error: &postcard::Error) -> OperationReply;
+    /// Whether its channel takes it back if its reader dies without it.
+    fn returnable(&self) -> bool;
+    /// Puts it back at the front of its channel (one that is [`returnable`]).
+    ///
+    /// [`returnable`]: Outgoing::returnable
+    fn put_back(self: Box<Self>);
+    /// A value that cannot reach its reader and cannot be put back: poisons the channel
+    /// rather than vanish unnoticed.
+    fn lost(&self, why: &dyn std::fmt::Display);
+}
+
+/// A value taken from `core` for a remote reader.
+struct Taken<T> {
+    value: T,
+    core: Arc<Core<T>>,
+}
+
+/// The reply carrying `value`, read from `core` for a remote reader.
+fn taken<T: Serialize + Send + 'static>(value: T, core: &Arc<Core<T>>) -> HomeReply {
+    HomeReply::Value(Box::new(Taken {
+        value,
+        core: Arc::clone(core),
+    }))
+}
+
+impl<T: Serialize + Send + 'static> Outgoing for Taken<T> {
+    fn encode(&self, encoder: &mut Encoder<'_>) -> postcard::Result<()> {
+        crate::net::encoder::encode(&self.value, encoder)
+    }
+
+    fn refused(&self, error: &postcard::Error) -> OperationReply {
+        malformed(
+            self.core.name(),
+            "cannot encode a value",
+            &explain(error),
+            || {
+                self.core.poison(Side::Reader);
+            },
+        )
+    }
+
+    fn returnable(&self) -> bool {
+        self.core.survives_dead_peers()
+    }
+
+    fn put_back(self: Box<Self>) {
+        self.core.restore(self.value);
+    }
+
+    fn lost(&self, why: &dyn std::fmt::Display) {
+        eprintln!(
+            "csp: channel {}: a value taken for a reader in another OS process could not be \
+             sent ({why}); the channel is poisoned",
+            self.core.name()
+        );
+        self.core.poison(Side::Reader);
+    }
 }
 
 /// Where a value read for a remote reader goes when the thread that delivered it sends it
 /// on itself (see [`HomeEnd::read_answering`]).
-pub(crate) type Answer = Arc<dyn Fn(OperationReply, TicketScope) + Send + Sync>;
+pub(crate) type Answer = Arc<dyn Fn(HomeReply) + Send + Sync>;
 
 /// The fingerprint of a reader (or writer) of `T`.
 pub(crate) fn fingerprint<T>(side: &str) -> u64 {
@@ -183,17 +254,6 @@ fn malformed(
     OperationReply::Failed(crate::ChannelError::Poisoned {
         channel: name.clone(),
     })
-}
-
-/// The reply carrying a value read for a remote reader; a value that cannot be encoded
-/// poisons its channel.
-fn encoded<T: Serialize>(value: &T, core: &Arc<Core<T>>) -> OperationReply {
-    match encode_reusing(value) {
-        Ok(bytes) => OperationReply::Value(bytes),
-        Err(error) => malformed(core.name(), "cannot encode a value", &error, || {
-            core.poison(Side::Reader);
-        }),
-    }
 }
 
 /// The methods both kinds of home end share.
@@ -273,45 +333,32 @@ const MOST_CREDIT: usize = 64;
 impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T> {
     home_end_common!(HomeReader, "Reader");
 
-    fn restore_encoded(&self, bytes: &[u8]) -> bool {
-        match (self.0.core(), postcard::from_bytes::<T>(bytes)) {
-            (Some(core), Ok(value)) if core.survives_dead_peers() => {
-                core.restore(value);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn read_answering(&self, answer: Answer) -> Option<OperationReply> {
+    fn read_answering(&self, answer: Answer) -> Option<HomeReply> {
         let Some(core) = self.0.core() else {
-            return Some(OperationReply::Unknown);
+            return Some(OperationReply::Unknown.into());
         };
         let hand_on = {
             let core = Arc::clone(core);
-            Arc::new(move |value: T| {
-                let (reply, lent) = TicketScope::collect(|| encoded(&value, &core));
-                answer(reply, lent);
-            })
+            Arc::new(move |value: T| answer(taken(value, &core)))
         };
         match self.0.read_or_hand_on(hand_on) {
-            Ok(Some(value)) => Some(encoded(&value, core)),
+            Ok(Some(value)) => Some(taken(value, core)),
             Ok(None) => None,
-            Err(shortfall) => Some(shortfall_reply(shortfall)),
+            Err(shortfall) => Some(shortfall_reply(shortfall).into()),
         }
     }
 
-    fn perform(&self, operation: Operation) -> OperationReply {
+    fn perform(&self, operation: Operation) -> HomeReply {
         match operation {
             Operation::Read { wait } => match self.0.read_until(deadline(wait)) {
-                Ok(value) => encoded(&value, self.0.core().expect("a home end is local")),
-                Err(shortfall) => shortfall_reply(shortfall),
+                Ok(value) => taken(value, self.0.core().expect("a home end is local")),
+                Err(shortfall) => shortfall_reply(shortfall).into(),
             },
             Operation::Poison => {
                 self.poison();
-                OperationReply::Done
+                OperationReply::Done.into()
             }
-            _ => OperationReply::Unknown,
+            _ => OperationReply::Unknown.into(),
         }
     }
 
@@ -322,20 +369,13 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeReader<T>
         OperationReply::Ready(core.register_reader(&mut core.lock(), selector, guard))
     }
 
-    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> OperationReply {
+    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> HomeReply {
         let Some(core) = self.0.core() else {
-            return OperationReply::Unknown;
+            return OperationReply::Unknown.into();
         };
-        let delivered = core.unregister_reader(&mut core.lock(), selector, guard);
-        match delivered.map(|value| postcard::to_stdvec(&value)) {
-            None => OperationReply::NotReady,
-            Some(Ok(bytes)) => OperationReply::Value(bytes),
-            Some(Err(error)) => malformed(
-                self.name(),
-                "cannot encode a value",
-                &explain(&error),
-                || self.poison(),
-            ),
+        match core.unregister_reader(&mut core.lock(), selector, guard) {
+            None => OperationReply::NotReady.into(),
+            Some(value) => taken(value, core),
         }
     }
 }
@@ -407,14 +447,14 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
         }
     }
 
-    fn perform(&self, operation: Operation) -> OperationReply {
+    fn perform(&self, operation: Operation) -> HomeReply {
         match operation {
-            Operation::Write { value, wait } => self.write_encoded(&value, wait),
+            Operation::Write { value, wait } => self.write_encoded(&value, wait).into(),
             Operation::Poison => {
                 self.poison();
-                OperationReply::Done
+                OperationReply::Done.into()
             }
-            _ => OperationReply::Unknown,
+            _ => OperationReply::Unknown.into(),
         }
     }
 
@@ -438,15 +478,15 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
         }
     }
 
-    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> OperationReply {
+    fn unregister(&self, selector: &Arc<Selector>, guard: usize) -> HomeReply {
         let Some(core) = self.0.core() else {
-            return OperationReply::Unknown;
+            return OperationReply::Unknown.into();
         };
         let unsent = core.unregister_writer(&mut core.lock(), selector, guard);
         // The alternation kept its own value: this copy is only dropped (outside the lock).
         match unsent {
-            Some(_) => OperationReply::NotReady,
-            None => OperationReply::Done,
+            Some(_) => OperationReply::NotReady.into(),
+            None => OperationReply::Done.into(),
         }
     }
 }

@@ -285,6 +285,17 @@ impl Connection {
         }
     }
 
+    /// Two connected ends on shared memory, for tests.
+    #[cfg(test)]
+    pub(crate) fn shared_pair() -> (Connection, Connection) {
+        let (a, b) = UnixStream::pair().expect("a socket pair");
+        let (mut a, mut b) = (Connection::new(a).unwrap(), Connection::new(b).unwrap());
+        let accepting = std::thread::spawn(move || b.accept_shared_memory().map(|()| b));
+        a.offer_shared_memory().expect("shared memory offered");
+        let b = accepting.join().unwrap().expect("shared memory accepted");
+        (a, b)
+    }
+
     /// Whether the peer left bytes sent to it unread (only a shared-memory connection
     /// can tell; once the peer is gone, that means it never got them).
     pub(crate) fn peer_left_unread(&self) -> bool {
@@ -330,10 +341,7 @@ mod tests {
     }
 
     fn shared_pair() -> (Connection, Connection) {
-        let (mut a, mut b) = socket_pair();
-        let accepting = std::thread::spawn(move || b.accept_shared_memory().map(|()| b));
-        a.offer_shared_memory().unwrap();
-        let b = accepting.join().unwrap().unwrap();
+        let (a, b) = Connection::shared_pair();
         assert!(a.is_shared() && b.is_shared());
         (a, b)
     }
