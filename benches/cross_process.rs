@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench --bench cross_process` (needs `python3`). To profile one case, run
 //! only csp's `ByteBuf` form of it, many times: `CSP_PROFILE=round_trip/65536 cargo bench
-//! --bench cross_process` (`one_way` or `round_trip`, then the size in bytes).
+//! --bench cross_process` (`one_way` or `round_trip`, then the size in bytes;
+//! `CSP_PROFILE_TYPE=vec` for the `Vec<u8>` form, `CSP_PROFILE_BUFFER=256` for a buffered
+//! channel, `CSP_PROFILE_COUNT` for the number of operations).
 
 mod common;
 
@@ -218,7 +220,10 @@ fn profile(case: &str) {
         |c| c.parse().unwrap(),
     );
     let capacity = std::env::var("CSP_PROFILE_BUFFER").map_or(0, |c| c.parse().unwrap());
-    let seconds = csp_run_buffered::<ByteBuf>(size, count, one_way, capacity);
+    let seconds = match std::env::var("CSP_PROFILE_TYPE").as_deref() {
+        Ok("vec") => csp_run_buffered::<Vec<u8>>(size, count, one_way, capacity),
+        _ => csp_run_buffered::<ByteBuf>(size, count, one_way, capacity),
+    };
     println!("{case}: {:.0} ns per operation over {count}", seconds * 1e9);
 }
 

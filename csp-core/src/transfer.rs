@@ -384,7 +384,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
     home_end_common!(HomeWriter, "Writer");
 
     fn write_encoded(&self, bytes: &[u8], wait: Wait) -> OperationReply {
-        match postcard::from_bytes::<T>(bytes) {
+        match crate::net::encoder::decode::<T>(bytes) {
             Ok(value) => match self.0.write_until(value, deadline(wait)) {
                 Ok(()) => OperationReply::Done,
                 Err((_, shortfall)) => shortfall_reply(shortfall),
@@ -399,7 +399,8 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
     }
 
     fn write_ahead(&self, bytes: &[u8]) -> bool {
-        let (Some(core), Ok(value)) = (&self.1.core, postcard::from_bytes::<T>(bytes)) else {
+        let (Some(core), Ok(value)) = (&self.1.core, crate::net::encoder::decode::<T>(bytes))
+        else {
             return false;
         };
         let had = self
@@ -462,7 +463,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> HomeEnd for HomeWriter<T>
         let (Action::Write { value }, Some(core)) = (action, self.0.core()) else {
             return OperationReply::Unknown;
         };
-        match postcard::from_bytes::<T>(&value) {
+        match crate::net::encoder::decode::<T>(&value) {
             Ok(value) => OperationReply::Ready(core.register_writer(
                 &mut core.lock(),
                 selector,

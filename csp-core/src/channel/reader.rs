@@ -55,12 +55,12 @@ impl<T> Reader<T> {
 
     pub(crate) fn from_remote(end: RemoteEnd) -> Self
     where
-        T: serde::de::DeserializeOwned,
+        T: serde::de::DeserializeOwned + 'static,
     {
         Reader {
             backend: Backend::Remote {
                 end,
-                decode: |bytes| postcard::from_bytes(bytes),
+                decode: crate::net::encoder::decode::<T>,
             },
         }
     }

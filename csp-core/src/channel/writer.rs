@@ -57,7 +57,7 @@ impl<T> Writer<T> {
 
     pub(crate) fn from_remote(end: RemoteEnd) -> Self
     where
-        T: serde::Serialize,
+        T: serde::Serialize + 'static,
     {
         Writer {
             backend: Backend::Remote {

@@ -390,9 +390,12 @@ impl SharedStream {
     ) -> Result<(R, bool), FrameError> {
         let ring = self.side;
         let mut head = self.head(ring).load(Ordering::Relaxed);
-        // Room for a value as large as the last one, if the ring can give it in one piece.
+        // Room in one piece for a value as large as the last one. A value that large would
+        // not be read in place anyway: it is encoded into the buffer from the start, not
+        // copied there once the room runs out.
         let frame = |value: usize| padded(4 + 1 + MESSAGE_ROOM + LINE_BYTES + value);
-        let wanted = frame(self.last_value).min(IN_PLACE);
+        let streamed = frame(self.last_value) > IN_PLACE;
+        let wanted = frame(if streamed { 0 } else { self.last_value });
         let left = CAPACITY - (head % CAPACITY as u64) as usize;
         if left < wanted {
             self.wait_for(left, Self::writable)?;
@@ -409,7 +412,11 @@ impl SharedStream {
         // The wrap above left at least `frame(0)` bytes before the ring's end, and the wait
         // as many of them free: the value's place lies inside the data area.
         debug_assert!(value_at - start < room);
-        let value_room = room.saturating_sub(value_at - start);
+        let value_room = if streamed {
+            0
+        } else {
+            room.saturating_sub(value_at - start)
+        };
         let spare = std::mem::take(&mut self.spare);
         // SAFETY: `value_at..value_at + value_room` lies inside the data area and inside the
         // room the peer left (`writable`); the peer reads none of it before we publish a head
@@ -911,7 +918,7 @@ mod tests {
         let bytes = serde_bytes::Bytes::new(payload);
         let (encoded, sent) = stream
             .send_encoded(
-                |encoder| crate::net::encoder::encode(&bytes, encoder),
+                |encoder| postcard::serialize_with_flavor(&bytes, encoder),
                 |_, out| {
                     out.extend_from_slice(message);
                     true
@@ -1014,7 +1021,7 @@ mod tests {
             let bytes = serde_bytes::Bytes::new(&dropped);
             let (_, sent) = a
                 .send_encoded(
-                    |encoder| crate::net::encoder::encode(&bytes, encoder),
+                    |encoder| postcard::serialize_with_flavor(&bytes, encoder),
                     |_, _| false,
                 )
                 .unwrap();
