@@ -13,14 +13,15 @@
 //! What makes this safe:
 //!
 //! - **One step at a time.** Whoever carries out a request holds the mirror's step lock
-//!   from taking the frame to settling its bookkeeping (the tickets lent in the answer, the
-//!   value kept to put back if the remote thread dies without reading it); a helper only
+//!   from taking the frame to settling its bookkeeping (the tickets lent in the answer, and,
+//!   on a channel that takes values back from readers that died, the value kept to put back
+//!   if the remote thread dies without reading it: see [`Between`]); a helper only
 //!   tries the lock, so it never waits for a mirror in the middle of a step.
 //! - **Nothing is taken that cannot be given back.** A helper tries a request without
 //!   waiting and consumes its frame only if it completed; otherwise the frame stays for the
 //!   mirror. It takes only writes of values with no channel ends inside (decoding those
 //!   claims nothing, so a copy can be dropped) and reads, whose value it sends like the
-//!   mirror, kept until the next request proves it was read.
+//!   mirror (see [`send_reply`]).
 //! - **The mirror is never needed and asleep.** It parks only while some thread looks and
 //!   helpers took the last request, for at most [`PARK`] at a time and [`PARKED`] in all
 //!   (then it waits in the connection's own wait, which notices a remote thread that died),

@@ -5,7 +5,9 @@
 //! header and body arrive together; writing encodes the message straight after a reserved
 //! length prefix and sends the frame with one write. Both buffers are kept and re-used.
 //! Connections that carry channel operations (the hot path) then move their frames to a
-//! [`SharedStream`], keeping the socket only to sleep on and to notice a dead peer.
+//! [`SharedStream`], keeping the socket only to sleep on and to notice a dead peer. There a
+//! value travels encoded straight into the frame that carries it
+//! ([`send_encoding`](Connection::send_encoding)), and is decoded where the frame lies.
 
 use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -354,6 +356,34 @@ mod tests {
     #[test]
     fn messages_cross_a_shared_memory_connection_in_order() {
         messages_cross_in_order(shared_pair());
+    }
+
+    #[test]
+    fn a_value_encoded_into_its_frame_crosses_either_transport_whole() {
+        use crate::net::message::OperationReply;
+        for (mut a, mut b) in [socket_pair(), shared_pair()] {
+            b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            for size in [0usize, 9, 5000, 70_000] {
+                let value = vec![size as u8; size];
+                let encode = |encoder: &mut Encoder<'_>| {
+                    crate::net::encoder::encode(&value, encoder).is_ok()
+                };
+                // One encoded and not sent, then one sent: only the second arrives.
+                let (_, sent) = a.send_encoding(encode, |_| None::<OperationReply>).unwrap();
+                assert!(!sent);
+                let (encoded, sent) = a
+                    .send_encoding(encode, |&ok| ok.then_some(OperationReply::ValueFollowing))
+                    .unwrap();
+                assert!(encoded && sent);
+                let received = b
+                    .receive_with(|reply: OperationReply, payload| {
+                        let value = crate::net::encoder::decode::<Vec<u8>>(payload);
+                        (matches!(reply, OperationReply::ValueFollowing), value.ok())
+                    })
+                    .unwrap();
+                assert_eq!(received, (true, Some(value)), "{size} bytes");
+            }
+        }
     }
 
     #[test]

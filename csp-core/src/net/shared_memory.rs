@@ -403,9 +403,10 @@ impl SharedStream {
             head = head.wrapping_add(left as u64);
             self.head(ring).store(head, Ordering::Release);
         }
-        // Wait only for the least a frame takes: a value smaller than the last must not wait
-        // for room it does not need.
-        let writable = self.wait_for(frame(0), Self::writable)?;
+        // Wait for that room too. What fills the ring is this side's own frames, which the
+        // peer carries out without waiting for anything of ours, so the room comes; a value
+        // that then outgrows it would have to wait for its room anyway, after a copy.
+        let writable = self.wait_for(wanted, Self::writable)?;
         let start = (head % CAPACITY as u64) as usize;
         let room = writable.min(CAPACITY - start).min(IN_PLACE) & !3;
         let value_at = (start + 5 + MESSAGE_ROOM).next_multiple_of(LINE_BYTES);
