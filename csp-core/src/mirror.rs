@@ -23,16 +23,19 @@
 //!   claims nothing, so a copy can be dropped) and reads, whose value it sends like the
 //!   mirror (see [`send_reply`]).
 //! - **The mirror is never needed and asleep.** It parks only while some thread looks and
-//!   helpers took the last request, for at most [`PARK`] at a time and [`PARKED`] in all
-//!   (then it waits in the connection's own wait, which notices a remote thread that died),
-//!   and is woken for every request a helper leaves; one that no helper could even look at
-//!   (its locks busy) waits at most [`PARK`].
-//!
-//! A request a helper carries out is traced (see [`trace`](crate::trace)) under the
-//! helper's process, where the mirror's is traced as a service thread's.
+//!   either helpers took the last request or the request waiting is one they may take (a
+//!   mirror that took those itself as soon as it saw them kept them from the helpers for
+//!   good), for at most [`PARK`] at a time and [`PARKED`] in all (then it waits in the
+//!   connection's own wait, which notices a remote thread that died). It is woken for
+//!   every request a helper leaves, and when a helper grants slots for writes ahead (which
+//!   the mirror carries out); one that no helper could even look at (its locks busy) waits
+//!   at most [`PARK`].
 //! - **What a helper wakes is not left with it.** A pattern's server woken by a request a
 //!   helper carries out goes to the pool's queue ([`executor::for_others`]): the helper is in
 //!   a wait of its own, which may need that server.
+//!
+//! A request a helper carries out is traced (see [`trace`](crate::trace)) under the
+//! helper's process, where the mirror's is traced as a service thread's.
 //!
 //! [`executor::for_others`]: crate::executor::for_others
 
@@ -82,6 +85,8 @@ pub(crate) struct Mirror {
     /// when a request is left to the mirror (one that waits, a write ahead of a stream the
     /// mirror carries out beside its reader): then it looks for the next one itself.
     helped: AtomicBool,
+    /// A helper left the waiting request to the mirror: it takes it at once.
+    left: AtomicBool,
 }
 
 /// The mirrors of this OS process.
@@ -110,13 +115,7 @@ impl Mirror {
     /// The mirror of `connection`, served by the calling thread; listed for helpers until
     /// the returned value is dropped.
     pub(crate) fn start(connection: Connection) -> Listed {
-        let mirror = Arc::new(Mirror {
-            connection: Arc::new(Mutex::new(connection)),
-            step: Mutex::new(Between::default()),
-            thread: thread::current(),
-            failed: AtomicBool::new(false),
-            helped: AtomicBool::new(false),
-        });
+        let mirror = Mirror::unlisted(connection);
         let mut mirrors = lock(&MIRRORS);
         mirrors.retain(|mirror| mirror.strong_count() > 0);
         mirrors.push(Arc::downgrade(&mirror));
@@ -124,23 +123,50 @@ impl Mirror {
         Listed(mirror)
     }
 
-    /// Waits, without holding anything, until a request waits or it is time to block in the
-    /// connection's own wait: parks while helpers look, looks otherwise (as
+    /// The mirror of `connection`, served by the calling thread, not listed for helpers.
+    fn unlisted(connection: Connection) -> Arc<Mirror> {
+        Arc::new(Mirror {
+            connection: Arc::new(Mutex::new(connection)),
+            step: Mutex::new(Between::default()),
+            thread: thread::current(),
+            failed: AtomicBool::new(false),
+            helped: AtomicBool::new(false),
+            left: AtomicBool::new(false),
+        })
+    }
+
+    /// Waits, without holding anything, until a request waits for it or it is time to block
+    /// in the connection's own wait: parks while helpers look, looks otherwise (as
     /// [`Backoff`](crate::wait::Backoff) decides).
+    ///
+    /// A request that a helper may carry out at once is left to the helpers while one looks
+    /// (the mirror parks, and is woken if they leave it): a mirror that took such requests
+    /// itself, as soon as it saw them, kept them from the helpers for good, and the round
+    /// trip took its slow course, twice as long, in one run of three.
     pub(crate) fn wait_for_request(&self) {
         let mut backoff = crate::wait::Backoff::new();
         let mut parked_since = None;
         loop {
-            let connection = lock(&self.connection);
-            // A socket's bytes may wait in the kernel, unseen: its own wait sees them.
-            if !connection.is_shared() || connection.frame_waiting() {
-                return;
-            }
-            drop(connection);
             // Parked for long, it waits in the connection's own wait, which is also where a
             // remote thread that died is noticed.
             let parked_for_long =
                 parked_since.is_some_and(|since: Instant| since.elapsed() > PARKED);
+            let mut connection = lock(&self.connection);
+            // A socket's bytes may wait in the kernel, unseen: its own wait sees them.
+            if !connection.is_shared() {
+                return;
+            }
+            if connection.frame_waiting() {
+                let for_helpers = !parked_for_long && self.leaves_to_helpers(&mut connection);
+                drop(connection);
+                if !for_helpers {
+                    return;
+                }
+                parked_since.get_or_insert_with(Instant::now);
+                thread::park_timeout(PARK);
+                continue;
+            }
+            drop(connection);
             if self.helped.load(Ordering::Relaxed)
                 && LOOKING.load(Ordering::SeqCst) > 0
                 && !parked_for_long
@@ -156,6 +182,14 @@ impl Mirror {
                 return;
             }
         }
+    }
+
+    /// Whether the mirror leaves the request waiting on its `connection` to the helpers: one
+    /// looks, none left this request to the mirror, and it is one they may carry out.
+    fn leaves_to_helpers(&self, connection: &mut Connection) -> bool {
+        LOOKING.load(Ordering::SeqCst) > 0
+            && !self.left.load(Ordering::SeqCst)
+            && helpers_may_take(connection)
     }
 
     /// The step lock, for the mirror thread itself (it waits for a helper's step to end).
@@ -179,6 +213,7 @@ impl Mirror {
     /// The mirror carries out a request itself: it looks for the next one itself too.
     pub(crate) fn serves(&self) {
         self.helped.store(false, Ordering::Relaxed);
+        self.left.store(false, Ordering::SeqCst);
     }
 
     /// Whether an answer sent for the mirror failed since it last asked.
@@ -210,6 +245,9 @@ impl Mirror {
                 // their reader; it looks for them itself.
                 let granted = matches!(reply, HomeReply::Message(OperationReply::Granted(_)));
                 self.helped.store(!granted, Ordering::Relaxed);
+                if granted {
+                    self.thread.unpark();
+                }
                 between.answer_was_read();
                 match send_reply(&mut connection, reply) {
                     Ok(left) => *between = left,
@@ -219,6 +257,7 @@ impl Mirror {
             }
             Ok(None) => {}
             Err(()) => {
+                self.left.store(true, Ordering::SeqCst);
                 self.helped.store(false, Ordering::Relaxed);
                 self.thread.unpark();
             }
@@ -298,18 +337,42 @@ impl Drop for Listed {
     }
 }
 
+/// Whether a helper may carry out `operation` (if it completes at once): a write of a
+/// value with no channel ends inside or a read, neither timed, or a `Sync`.
+fn for_helpers(operation: &Operation) -> bool {
+    match operation {
+        Operation::WriteFollowing { wait, plain, .. } => *plain && !matches!(wait, Wait::For(_)),
+        Operation::Read { wait } => !matches!(wait, Wait::For(_)),
+        // Writes ahead stream: the mirror carries them out beside their reader.
+        Operation::Sync => true,
+        _ => false,
+    }
+}
+
+/// Whether the request waiting on `connection` is one helpers may carry out (looked at,
+/// not taken).
+fn helpers_may_take(connection: &mut Connection) -> bool {
+    let mut may = false;
+    let _ = connection.try_receive_with(|request: OperationRequest, _| {
+        may = for_helpers(&request.operation);
+        None::<()>
+    });
+    may
+}
+
 /// A request carried out without waiting, if it completes so: the answer to send; `None`
 /// leaves the frame to the mirror.
 fn at_once(request: OperationRequest, payload: &[u8]) -> Option<HomeReply> {
+    if !for_helpers(&request.operation) {
+        return None;
+    }
     let end = || crate::node::node().attached(request.end);
     match request.operation {
         // A plain value: if it cannot be written now, the copy decoded goes and the frame
         // stays. One that may not wait is answered whatever happens, as the mirror would.
         Operation::WriteFollowing {
-            wait,
-            ask_credit,
-            plain: true,
-        } if !matches!(wait, Wait::For(_)) => {
+            wait, ask_credit, ..
+        } => {
             let end = end()?;
             let reply = match end.write_encoded(payload, Wait::Not) {
                 OperationReply::Done if ask_credit => match end.grant() {
@@ -322,12 +385,11 @@ fn at_once(request: OperationRequest, payload: &[u8]) -> Option<HomeReply> {
             };
             Some(reply.into())
         }
-        Operation::Read { wait } if !matches!(wait, Wait::For(_)) => {
+        Operation::Read { wait } => {
             let reply = end()?.perform(Operation::Read { wait: Wait::Not });
             let answered = matches!(reply, HomeReply::Value(_)) || matches!(wait, Wait::Not);
             answered.then_some(reply)
         }
-        // Writes ahead stream: the mirror carries them out beside their reader.
         Operation::Sync => Some(OperationReply::Done.into()),
         _ => None,
     }
@@ -455,6 +517,54 @@ mod tests {
         let value =
             there.receive_with(|_: OperationReply, value| postcard::from_bytes::<u64>(value));
         assert_eq!(value.unwrap().unwrap(), 77u64);
+    }
+
+    /// Counts the test as a thread that looks while it lives.
+    struct LooksHere;
+
+    impl LooksHere {
+        fn start() -> LooksHere {
+            LOOKING.fetch_add(1, Ordering::SeqCst);
+            LooksHere
+        }
+    }
+
+    impl Drop for LooksHere {
+        fn drop(&mut self) {
+            LOOKING.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn request(end: u64, operation: Operation) -> OperationRequest {
+        OperationRequest { end, operation }
+    }
+
+    #[test]
+    fn a_request_helpers_may_take_is_left_to_them_while_one_looks_until_they_leave_it() {
+        let (here, mut there) = Connection::shared_pair();
+        let mirror = Mirror::unlisted(here);
+        let _looking = LooksHere::start();
+        let read = Operation::Read {
+            wait: Wait::Forever,
+        };
+        there.send(&request(u64::MAX, read)).unwrap();
+        assert!(mirror.leaves_to_helpers(&mut lock(&mirror.connection)));
+        // A helper cannot carry it out (no such end here): it leaves it to the mirror.
+        mirror.help();
+        let connection = &mut lock(&mirror.connection);
+        assert!(!mirror.leaves_to_helpers(connection), "left to the mirror");
+        let left: OperationRequest = connection.receive().unwrap();
+        assert_eq!(left.end, u64::MAX, "and still there for it");
+        mirror.serves();
+        // Requests no helper takes are the mirror's at once.
+        let timed = Operation::Read {
+            wait: Wait::For(Duration::from_secs(1)),
+        };
+        for operation in [Operation::WriteAhead, Operation::Poison, timed] {
+            there.send(&request(7, operation)).unwrap();
+            assert!(!mirror.leaves_to_helpers(connection));
+            let _: OperationRequest = connection.receive().unwrap();
+        }
     }
 
     #[test]
