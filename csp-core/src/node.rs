@@ -643,7 +643,7 @@ fn serve_operations(connection: Connection) {
         let received = lock(connection).receive_with(|request: OperationRequest, payload| {
             // A new request: the answer before it was read.
             between.answer_was_read();
-            mirror.serves();
+            mirror.serves(&request.operation);
             if matches!(request.operation, Operation::Sync) {
                 // Everything before it on this connection was carried out.
                 return Step::Reply(Some(OperationReply::Done.into()));
