@@ -822,3 +822,134 @@ fn a_child_killed_while_threads_here_keep_looking_is_noticed_promptly() {
         join("a spinner", spinner);
     }
 }
+
+/// Echoes byte strings until its input retires.
+#[process]
+fn echo_byte_strings(
+    vectors: Reader<Vec<u8>>,
+    vectors_back: Writer<Vec<u8>>,
+    buffers: Reader<serde_bytes::ByteBuf>,
+    buffers_back: Writer<serde_bytes::ByteBuf>,
+) -> Result<usize, csp::Error> {
+    let mut echoed = 0;
+    loop {
+        match vectors.read() {
+            Ok(vector) => vectors_back.write(vector)?,
+            Err(ChannelError::Retired { .. }) => return Ok(echoed),
+            Err(error) => return Err(error.into()),
+        }
+        buffers_back.write(buffers.read()?)?;
+        echoed += 1;
+    }
+}
+
+/// Writes byte strings of `sizes`, one after the other, as fast as it can.
+#[process]
+fn stream_byte_strings(out: Writer<Vec<u8>>, sizes: Vec<usize>) -> Result<(), csp::Error> {
+    for (seed, size) in sizes.into_iter().enumerate() {
+        out.write(sized(size, seed))?;
+    }
+    Ok(())
+}
+
+/// A rendezvous channel (`capacity` 0) or a buffered one.
+fn sized_channel<T>(name: &str, capacity: usize) -> Channel<T> {
+    if capacity == 0 {
+        Channel::named(name)
+    } else {
+        Channel::named_buffered(name, capacity)
+    }
+}
+
+/// A byte string of `size` bytes that says which one it is.
+fn sized(size: usize, seed: usize) -> Vec<u8> {
+    (0..size).map(|i| ((i * 7 + seed) % 251) as u8).collect()
+}
+
+/// Values of every size cross to a child and back whole, in order, as `Vec<u8>` and as
+/// `ByteBuf`, over rendezvous and buffered channels: small ones, ones that start on a
+/// cache line of the ring, ones too large to be read in place, and runs of them that
+/// fill the ring and wrap it.
+#[test]
+fn byte_strings_of_every_size_cross_whole_both_ways() {
+    let mut sizes = vec![0, 1, 7, 127, 128, 2047, 2048, 5000, 65_536, 65_537];
+    sizes.extend([130_000, 131_072, 300_000, 1 << 20]);
+    sizes.extend((0..40).map(|i| 1000 + i * 3331));
+    for capacity in [0, 8] {
+        let (vectors, vectors_back) = (
+            sized_channel::<Vec<u8>>("vectors", capacity),
+            sized_channel("vectors back", capacity),
+        );
+        let (buffers, buffers_back) = (
+            sized_channel::<serde_bytes::ByteBuf>("buffers", capacity),
+            sized_channel("buffers back", capacity),
+        );
+        let child = echo_byte_strings(
+            vectors.reader(),
+            vectors_back.writer(),
+            buffers.reader(),
+            buffers_back.writer(),
+        )
+        .os()
+        .unwrap()
+        .spawn();
+        let (to_child, from_child) = (vectors.writer(), vectors_back.reader());
+        let (bytes_to_child, bytes_from_child) = (buffers.writer(), buffers_back.reader());
+        drop((vectors, vectors_back, buffers, buffers_back));
+        let sent = sizes.clone();
+        let round_trips = start(move || {
+            for (seed, &size) in sent.iter().enumerate() {
+                to_child.write(sized(size, seed)).unwrap();
+                let back = from_child.read().unwrap();
+                assert!(
+                    back == sized(size, seed),
+                    "Vec<u8> of {size} bytes came back"
+                );
+                bytes_to_child
+                    .write(serde_bytes::ByteBuf::from(sized(size, seed + 1)))
+                    .unwrap();
+                let back = bytes_from_child.read().unwrap();
+                assert!(
+                    back.as_slice() == sized(size, seed + 1).as_slice(),
+                    "ByteBuf of {size} bytes came back"
+                );
+            }
+            sent.len()
+        });
+        let sent = join("the byte strings", round_trips);
+        let echoed = child.join_timeout(LIMIT);
+        assert!(
+            matches!(echoed, Ok(Ok(count)) if count == sent),
+            "capacity {capacity}: {echoed:?}"
+        );
+    }
+}
+
+/// A stream of byte strings of every size written ahead by a child into a buffered channel
+/// here (the ring fills, wraps, and values outgrow the room left in it) arrives whole and
+/// in order.
+#[test]
+fn a_stream_of_byte_strings_written_ahead_arrives_whole_in_order() {
+    let mut sizes: Vec<usize> = (0..300).map(|i| (i * 7919) % 150_000).collect();
+    sizes.extend([1 << 20, 8, 65_536, 65_536, 65_536, 65_536, 65_536, 3]);
+    let channel = Channel::named_buffered("stream", 64);
+    let reader = channel.reader();
+    let child = stream_byte_strings(channel.writer(), sizes.clone())
+        .os()
+        .unwrap()
+        .spawn();
+    drop(channel);
+    let expected = sizes.clone();
+    let reading = start(move || {
+        for (seed, &size) in expected.iter().enumerate() {
+            let value = reader.read().unwrap();
+            assert!(value == sized(size, seed), "value {seed} of {size} bytes");
+        }
+        reader.read().is_err()
+    });
+    assert!(
+        join("the stream", reading),
+        "the stream ends when the child's end retires"
+    );
+    assert!(matches!(child.join_timeout(LIMIT), Ok(Ok(()))));
+}
