@@ -843,13 +843,15 @@ fn echo_byte_strings(
     }
 }
 
-/// Writes byte strings of `sizes`, one after the other, as fast as it can.
+/// Writes byte strings of `sizes`, one after the other, as fast as it can; returns how many
+/// of its writes went ahead.
 #[process]
-fn stream_byte_strings(out: Writer<Vec<u8>>, sizes: Vec<usize>) -> Result<(), csp::Error> {
+fn stream_byte_strings(out: Writer<Vec<u8>>, sizes: Vec<usize>) -> Result<u64, csp::Error> {
     for (seed, size) in sizes.into_iter().enumerate() {
         out.write(sized(size, seed))?;
     }
-    Ok(())
+    drop(out);
+    Ok(csp::__private::writes_sent_ahead())
 }
 
 /// A rendezvous channel (`capacity` 0) or a buffered one.
@@ -951,5 +953,58 @@ fn a_stream_of_byte_strings_written_ahead_arrives_whole_in_order() {
         join("the stream", reading),
         "the stream ends when the child's end retires"
     );
-    assert!(matches!(child.join_timeout(LIMIT), Ok(Ok(()))));
+    let ahead = child.join_timeout(LIMIT);
+    assert!(
+        matches!(ahead, Ok(Ok(ahead)) if ahead > 100),
+        "most of the writes went ahead: {ahead:?}"
+    );
+}
+
+/// A value whose encoding reads a channel: something csp cannot do in the middle of sending
+/// a value to another OS process.
+struct ReadsWhileEncoded(Reader<u64>);
+
+impl serde::Serialize for ReadsWhileEncoded {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let n = self.0.read().map_err(serde::ser::Error::custom)?;
+        serializer.serialize_u64(n)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ReadsWhileEncoded {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("never received"))
+    }
+}
+
+#[process]
+fn send_what_reads_while_encoded(
+    out: Writer<ReadsWhileEncoded>,
+    numbers: Reader<u64>,
+) -> Result<(), csp::Error> {
+    out.write(ReadsWhileEncoded(numbers))?;
+    Ok(())
+}
+
+/// A channel operation made from inside the encoding of a value on its way to another OS
+/// process is refused with a panic that says so, reported as the child's.
+#[test]
+fn a_channel_operation_nested_in_an_encoding_is_refused_clearly() {
+    let (out, numbers) = (Channel::named("out"), Channel::<u64>::named("numbers"));
+    let keep = (out.reader(), numbers.writer());
+    let child = send_what_reads_while_encoded(out.writer(), numbers.reader())
+        .os()
+        .unwrap()
+        .spawn();
+    drop((out, numbers));
+    match child.join_timeout(LIMIT) {
+        Err(RunError::Panicked { message, .. }) => {
+            assert!(
+                message.contains("cannot be nested in an encoding"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the child's panic, got {other:?}"),
+    }
+    drop(keep);
 }

@@ -127,3 +127,42 @@ fn a_client_that_dies_neither_breaks_the_queue_nor_takes_an_item_with_it() {
     );
     assert_eq!(queue.len(), Ok(0));
 }
+
+/// Takes a writer from the queue and drops it, then waits, on another thread, for `done`:
+/// the thread that took the writer makes no further request.
+#[process]
+fn take_a_writer_and_drop_it(queue: Queue<Writer<u32>>, done: Reader<()>) -> Result<(), String> {
+    drop(queue.get().map_err(|error| error.to_string())?);
+    let waiting = std::thread::spawn(move || done.read().map_err(|error| error.to_string()));
+    waiting
+        .join()
+        .map_err(|_| "the waiting thread panicked".to_string())?
+}
+
+/// A channel end taken from a queue by a child and dropped there goes at once: the value
+/// sent is not kept beside the encoding kept to put back if the child died unread.
+#[test]
+fn an_end_taken_from_a_queue_by_a_child_and_dropped_there_retires_its_channel_at_once() {
+    let (handed, done) = (Channel::<u32>::named("handed over"), Channel::named("done"));
+    let (reader, finish) = (handed.reader(), done.writer());
+    let queue = Queue::new();
+    queue.put(handed.writer()).unwrap();
+    drop(handed);
+    let child = take_a_writer_and_drop_it(queue.clone(), done.reader())
+        .os()
+        .unwrap()
+        .spawn();
+    drop(done);
+    let ended = reader.read_timeout(Duration::from_secs(5));
+    assert!(
+        matches!(
+            ended,
+            Err(csp::ReadTimeoutError::Channel(
+                csp::ChannelError::Retired { .. }
+            ))
+        ),
+        "the child's drop retires the channel while the child lives: {ended:?}"
+    );
+    finish.write(()).unwrap();
+    assert!(matches!(child.join_timeout(LIMIT), Ok(Ok(()))));
+}

@@ -64,6 +64,7 @@ pub mod __private {
     pub use crate::registry::{
         Decode, DecodeNone, DecodeSerde, Encode, EncodeNone, EncodeSerde, Registration, fingerprint,
     };
+    pub use crate::remote::writes_sent_ahead;
     pub use futures::future::BoxFuture;
     pub use inventory;
     pub use serde;

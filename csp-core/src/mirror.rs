@@ -40,13 +40,14 @@
 //! [`executor::for_others`]: crate::executor::for_others
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::net::connection::Connection;
+use crate::net::encoder::Encoder;
 use crate::net::message::{Operation, OperationReply, OperationRequest, Wait};
-use crate::transfer::{HomeReply, Outgoing, TicketScope};
+use crate::transfer::{HomeReply, Outgoing, TakesBack, TicketScope};
 
 /// The longest a mirror parks at a time while helpers look.
 const PARK: Duration = Duration::from_micros(20);
@@ -60,9 +61,10 @@ pub(crate) struct Between {
     /// Ends inside the answer's value, lent until the next request proves the remote
     /// thread has decoded the answer (and so claimed them).
     pub(crate) lent: Option<TicketScope>,
-    /// The value sent, if its channel takes values back from readers that died: kept
-    /// until the next request shows it was read, to be put back otherwise.
-    pub(crate) delivering: Option<Box<dyn Outgoing>>,
+    /// The encoding of the value sent, if its channel takes values back from readers that
+    /// died, and that channel: kept until the next request shows it was read, to be put
+    /// back otherwise.
+    pub(crate) delivering: Option<(Box<dyn TakesBack>, Vec<u8>)>,
 }
 
 impl Between {
@@ -70,7 +72,9 @@ impl Between {
     pub(crate) fn answer_was_read(&mut self) {
         // Tickets nobody claimed go now; the value sent is no longer needed.
         drop(self.lent.take());
-        drop(self.delivering.take());
+        if let Some((_, encoded)) = self.delivering.take() {
+            crate::transfer::recycle(encoded);
+        }
     }
 }
 
@@ -112,6 +116,17 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The lock if it is free now. A lock poisoned by a panic elsewhere is taken as it is, as
+/// [`lock`] takes it: a helper that gave up on it would leave every request to a parked
+/// mirror.
+fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match mutex.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
 }
 
 impl Mirror {
@@ -234,10 +249,10 @@ impl Mirror {
     /// Carries out the waiting request if it completes at once; wakes the mirror if a
     /// request waits that this does not take.
     fn help(&self) {
-        let Ok(mut between) = self.step.try_lock() else {
+        let Some(mut between) = try_lock(&self.step) else {
             return; // the mirror (or another helper) is in a step
         };
-        let Ok(mut connection) = self.connection.try_lock() else {
+        let Some(mut connection) = try_lock(&self.connection) else {
             return;
         };
         if !connection.frame_waiting() {
@@ -292,6 +307,9 @@ pub(crate) fn send_reply(connection: &mut Connection, reply: HomeReply) -> Resul
             return sent.map(|()| Between::default()).map_err(drop);
         }
     };
+    if let Some(takes_back) = value.takes_back() {
+        return send_returnable(connection, value, takes_back);
+    }
     // Ends inside the value are lent until the next request shows it was decoded.
     let (sent, lent) = TicketScope::collect(|| {
         connection.send_encoding(
@@ -302,25 +320,61 @@ pub(crate) fn send_reply(connection: &mut Connection, reply: HomeReply) -> Resul
     match sent {
         Ok((Ok(()), _)) => Ok(Between {
             lent: Some(lent),
-            delivering: value.returnable().then_some(value),
+            delivering: None,
         }),
         Ok((Err(error), _)) => {
             drop(lent);
-            let reply = value.refused(&error);
-            connection
-                .send(&reply)
-                .map(|()| Between::default())
-                .map_err(drop)
+            refuse(connection, &*value, &error)
         }
         Err(error) => {
-            if value.returnable() {
-                value.put_back();
-            } else {
-                value.lost(&error);
-            }
+            value.lost(&error);
             Err(())
         }
     }
+}
+
+/// Sends a value whose channel takes it back if its reader dies without it: encoded into a
+/// buffer, which is kept, with the channel, until the next request shows the value arrived
+/// (the value itself goes once sent, as every value does).
+fn send_returnable(
+    connection: &mut Connection,
+    value: Box<dyn Outgoing>,
+    takes_back: Box<dyn TakesBack>,
+) -> Result<Between, ()> {
+    let (encoded, lent) = TicketScope::collect(|| {
+        let mut encoder = Encoder::into_buffer(crate::transfer::spare_buffer());
+        value.encode(&mut encoder).map(|()| encoder.into_bytes())
+    });
+    let encoded = match encoded {
+        Ok(encoded) => encoded,
+        Err(error) => {
+            drop(lent);
+            return refuse(connection, &*value, &error);
+        }
+    };
+    match connection.send_with_payload(&OperationReply::ValueFollowing, &encoded) {
+        Ok(()) => Ok(Between {
+            lent: Some(lent),
+            delivering: Some((takes_back, encoded)),
+        }),
+        Err(_) => {
+            value.put_back();
+            Err(())
+        }
+    }
+}
+
+/// Answers a value that cannot be encoded as its poisoned channel.
+fn refuse(
+    connection: &mut Connection,
+    value: &dyn Outgoing,
+    error: &postcard::Error,
+) -> Result<Between, ()> {
+    let reply = value.refused(error);
+    connection
+        .send(&reply)
+        .map(|()| Between::default())
+        .map_err(drop)
 }
 
 /// A mirror listed for helpers; dropping it takes it off the list.
@@ -485,12 +539,12 @@ mod tests {
         let (writer, reader) = (queue.writer(), queue.reader());
         writer.write("kept".to_string()).unwrap();
         let left = send_reply(&mut here, read_now(reader.clone())).unwrap();
-        let kept = left.delivering.expect("a shared channel keeps the value");
+        let (channel, kept) = left.delivering.expect("a shared channel keeps the value");
         // The reader dies without reading it: it goes back, ahead of later values.
         drop(there);
         assert!(here.peer_left_unread());
         writer.write("later".to_string()).unwrap();
-        kept.put_back();
+        channel.take_back(&kept);
         assert_eq!(reader.try_read().unwrap(), "kept");
         assert_eq!(reader.try_read().unwrap(), "later");
     }

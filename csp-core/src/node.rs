@@ -689,10 +689,10 @@ fn serve_operations(connection: Connection) {
         let Ok(step) = received else {
             // Gone: if it never read the value last sent to it, that value is not lost
             // where it can be put back (a channel many clients share).
-            if let Some(value) = between.delivering.take()
+            if let Some((channel, value)) = between.delivering.take()
                 && lock(connection).peer_left_unread()
             {
-                value.put_back();
+                channel.take_back(&value);
             }
             break;
         };

@@ -171,7 +171,7 @@ impl Link {
         use_reply: impl FnOnce(OperationReply, &[u8]) -> R,
     ) -> Option<R> {
         CONNECTIONS.with(|connections| {
-            let mut connections = connections.borrow_mut();
+            let mut connections = in_use(connections);
             // A burst of writes ahead ends with any operation but the next write of the same
             // end; the values are carried out first (see `flush_writes_ahead`).
             let continues = matches!(operation, Operation::WriteFollowing { .. });
@@ -201,7 +201,7 @@ impl Link {
         encode: impl FnOnce(&mut Encoder<'_>) -> postcard::Result<()>,
     ) -> Written {
         CONNECTIONS.with(|connections| {
-            let mut connections = connections.borrow_mut();
+            let mut connections = in_use(connections);
             connections.end_burst_unless(&self.address, end, true);
             // A burst left is this end's.
             let (credit, asks) = connections.burst.as_ref().map_or((0, false), |burst| {
@@ -395,6 +395,21 @@ impl Drop for ThreadConnections {
     }
 }
 
+/// This thread's connections, for one operation. A value's `Serialize` or `Deserialize`
+/// runs while its operation uses them, so a channel operation made from inside one, on a
+/// channel in another OS process, would use them twice: it is refused with a panic that
+/// says so.
+fn in_use(connections: &RefCell<ThreadConnections>) -> std::cell::RefMut<'_, ThreadConnections> {
+    connections.try_borrow_mut().unwrap_or_else(|_| {
+        panic!(
+            "csp: a channel operation on a channel in another OS process was made from inside \
+             the Serialize or Deserialize of a value that this thread is sending to or \
+             receiving from another OS process; channel operations cannot be nested in an \
+             encoding"
+        )
+    })
+}
+
 thread_local! {
     static CONNECTIONS: RefCell<ThreadConnections> = RefCell::new(ThreadConnections::default());
     /// Whether this thread has a burst of writes ahead (a cheap look for every operation).
@@ -422,6 +437,16 @@ pub(crate) fn flush_writes_ahead() {
     });
 }
 
+/// How many writes this OS process sent ahead (for tests).
+static SENT_AHEAD: AtomicU64 = AtomicU64::new(0);
+
+/// How many writes to channels in other OS processes this OS process sent ahead, without
+/// waiting for an answer (for tests).
+#[doc(hidden)]
+pub fn writes_sent_ahead() -> u64 {
+    SENT_AHEAD.load(Ordering::Relaxed)
+}
+
 /// An end attached at a channel's home in another OS process.
 pub(crate) struct RemoteEnd {
     link: Arc<Link>,
@@ -445,7 +470,7 @@ impl RemoteEnd {
     /// reserved `granted` slots (perhaps none): this thread's burst on this end goes on.
     pub(crate) fn wrote(&self, granted: u32) {
         CONNECTIONS.with(|connections| {
-            let mut connections = connections.borrow_mut();
+            let mut connections = in_use(connections);
             let burst = connections.burst.get_or_insert_with(|| Burst {
                 address: self.link.address.clone(),
                 end: self.end,
@@ -473,6 +498,7 @@ impl RemoteEnd {
         match self.link.write_encoding(self.end, wait, waiting, encode) {
             Written::Ahead => {
                 self.ahead.fetch_add(1, Ordering::AcqRel);
+                SENT_AHEAD.fetch_add(1, Ordering::Relaxed);
                 Written::Ahead
             }
             Written::Answered {

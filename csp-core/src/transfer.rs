@@ -150,23 +150,39 @@ impl From<OperationReply> for HomeReply {
 }
 
 /// A value taken for a reader in another OS process, still typed: it is encoded where the
-/// answer is sent, straight into the frame (see [`Encoder`]), and, if its channel takes
-/// values back from readers that died (see `Core::survive_dead_peers`), kept until the
-/// reader's next request shows it arrived, to be put back otherwise.
+/// answer is sent, straight into the frame (see [`Encoder`]), and dropped once sent, as a
+/// value written here is once read. If its channel takes values back from readers that
+/// died (see `Core::survive_dead_peers`), its encoding is kept until the reader's next
+/// request shows it arrived, to be put back otherwise (see [`TakesBack`]): the value itself
+/// is not kept, since whatever it holds (channel ends, say) must go when it is delivered.
 pub(crate) trait Outgoing: Send {
     fn encode(&self, encoder: &mut Encoder<'_>) -> postcard::Result<()>;
     /// The value cannot be encoded: poisons its channel, loudly, and gives the reply to
     /// send instead.
     fn refused(&self, error: &postcard::Error) -> OperationReply;
-    /// Whether its channel takes it back if its reader dies without it.
-    fn returnable(&self) -> bool;
-    /// Puts it back at the front of its channel (one that is [`returnable`]).
-    ///
-    /// [`returnable`]: Outgoing::returnable
+    /// Where the value goes back if its reader dies without it: only a channel that takes
+    /// values back from readers that died has such a place.
+    fn takes_back(&self) -> Option<Box<dyn TakesBack>>;
+    /// Puts it back at the front of its channel: it could not be sent (its channel is one
+    /// that [`takes_back`](Outgoing::takes_back)).
     fn put_back(self: Box<Self>);
     /// A value that cannot reach its reader and cannot be put back: poisons the channel
     /// rather than vanish unnoticed.
     fn lost(&self, why: &dyn std::fmt::Display);
+}
+
+/// A channel that takes back, from its encoding, a value sent to a reader that died without
+/// reading it. Held weakly: a channel nobody uses any more takes nothing back.
+pub(crate) trait TakesBack: Send {
+    fn take_back(&self, encoded: &[u8]);
+}
+
+impl<T: DeserializeOwned + Send + 'static> TakesBack for std::sync::Weak<Core<T>> {
+    fn take_back(&self, encoded: &[u8]) {
+        if let (Some(core), Ok(value)) = (self.upgrade(), crate::net::encoder::decode(encoded)) {
+            core.restore(value);
+        }
+    }
 }
 
 /// A value taken from `core` for a remote reader.
@@ -176,14 +192,17 @@ struct Taken<T> {
 }
 
 /// The reply carrying `value`, read from `core` for a remote reader.
-fn taken<T: Serialize + Send + 'static>(value: T, core: &Arc<Core<T>>) -> HomeReply {
+fn taken<T: Serialize + DeserializeOwned + Send + 'static>(
+    value: T,
+    core: &Arc<Core<T>>,
+) -> HomeReply {
     HomeReply::Value(Box::new(Taken {
         value,
         core: Arc::clone(core),
     }))
 }
 
-impl<T: Serialize + Send + 'static> Outgoing for Taken<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> Outgoing for Taken<T> {
     fn encode(&self, encoder: &mut Encoder<'_>) -> postcard::Result<()> {
         crate::net::encoder::encode(&self.value, encoder)
     }
@@ -199,8 +218,10 @@ impl<T: Serialize + Send + 'static> Outgoing for Taken<T> {
         )
     }
 
-    fn returnable(&self) -> bool {
-        self.core.survives_dead_peers()
+    fn takes_back(&self) -> Option<Box<dyn TakesBack>> {
+        self.core
+            .survives_dead_peers()
+            .then(|| Box::new(Arc::downgrade(&self.core)) as Box<dyn TakesBack>)
     }
 
     fn put_back(self: Box<Self>) {

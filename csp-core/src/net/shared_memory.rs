@@ -1003,10 +1003,7 @@ mod tests {
             assert!(whole, "a value of {size} bytes");
             assert_eq!(a.spills, 0, "encoded where it was sent");
             if size >= ALIGNED_FROM {
-                // The varint length comes first: the bytes follow it on the line.
-                let prefix = postcard::to_stdvec(&(size as u32)).unwrap().len();
                 assert_eq!(at, 0, "{size} bytes start on a line");
-                assert!(prefix <= 3 && length > size);
             } else {
                 assert_eq!(length, message.len() + 1 + size, "nothing skipped");
             }
