@@ -14,8 +14,9 @@
 //!
 //! - **One step at a time.** Whoever carries out a request holds the mirror's step lock
 //!   from taking the frame to settling its bookkeeping (the tickets lent in the answer, and,
-//!   on a channel that takes values back from readers that died, the value kept to put back
-//!   if the remote thread dies without reading it: see [`Between`]); a helper only
+//!   on a channel that takes values back from readers that died, the encoding of the value
+//!   kept to put back if the remote thread dies without reading it: see [`Between`]); a
+//!   helper only
 //!   tries the lock, so it never waits for a mirror in the middle of a step.
 //! - **Nothing is taken that cannot be given back.** A helper tries a request without
 //!   waiting and consumes its frame only if it completed; otherwise the frame stays for the
