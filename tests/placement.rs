@@ -187,3 +187,61 @@ fn generic_processes_are_not_placeable() {
 fn the_registry_holds_this_binarys_processes() {
     csp::registry::check().unwrap();
 }
+
+#[process]
+fn report_pid_then_count(out: Writer<u64>, count: u64) -> Result<(), csp::Error> {
+    out.write(u64::from(std::process::id()))?;
+    for n in 0..count {
+        out.write(n)?;
+    }
+    Ok(())
+}
+
+/// The composition's handle on a child dropped at once: the child runs on, its channel
+/// works and retires when it ends, and it is reaped then (no zombie is left behind).
+#[test]
+fn a_child_whose_handle_is_dropped_runs_on_and_is_reaped_when_it_ends() {
+    let channel = Channel::named("detached");
+    let reader = channel.reader();
+    drop(
+        report_pid_then_count(channel.writer(), 5)
+            .os()
+            .unwrap()
+            .spawn(),
+    );
+    drop(channel);
+    let pid = reader.read_timeout(LIMIT).unwrap();
+    assert_ne!(
+        pid,
+        u64::from(std::process::id()),
+        "it runs in another OS process"
+    );
+    let counted: Vec<u64> = (0..5)
+        .map(|_| reader.read_timeout(LIMIT).unwrap())
+        .collect();
+    assert_eq!(counted, [0, 1, 2, 3, 4]);
+    let ended = reader.read_timeout(LIMIT);
+    assert!(
+        matches!(
+            ended,
+            Err(csp::ReadTimeoutError::Channel(
+                csp::ChannelError::Retired { .. }
+            ))
+        ),
+        "{ended:?}"
+    );
+    let process = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let started = std::time::Instant::now();
+    while process.exists() {
+        let status = std::fs::read_to_string(process.join("status")).unwrap_or_default();
+        assert!(
+            started.elapsed() < LIMIT,
+            "child {pid} was not reaped: {}",
+            status
+                .lines()
+                .find(|line| line.starts_with("State"))
+                .unwrap_or("")
+        );
+        std::thread::yield_now();
+    }
+}
