@@ -26,6 +26,7 @@ pub mod deadlock;
 pub mod error;
 mod executor;
 pub mod guard;
+mod home;
 mod mirror;
 pub mod net;
 mod node;

@@ -45,10 +45,11 @@ use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use crate::home::{HomeReply, Outgoing, TakesBack};
 use crate::net::connection::Connection;
 use crate::net::encoder::Encoder;
 use crate::net::message::{Operation, OperationReply, OperationRequest, Wait};
-use crate::transfer::{HomeReply, Outgoing, TakesBack, TicketScope};
+use crate::transfer::TicketScope;
 
 /// The longest a mirror parks at a time while helpers look.
 const PARK: Duration = Duration::from_micros(20);
@@ -74,7 +75,7 @@ impl Between {
         // Tickets nobody claimed go now; the value sent is no longer needed.
         drop(self.lent.take());
         if let Some((_, encoded)) = self.delivering.take() {
-            crate::transfer::recycle(encoded);
+            crate::net::encoder::recycle(encoded);
         }
     }
 }
@@ -343,7 +344,7 @@ fn send_returnable(
     takes_back: Box<dyn TakesBack>,
 ) -> Result<Between, ()> {
     let (encoded, lent) = TicketScope::collect(|| {
-        let mut encoder = Encoder::into_buffer(crate::transfer::spare_buffer());
+        let mut encoder = Encoder::into_buffer(crate::net::encoder::spare_buffer());
         value.encode(&mut encoder).map(|()| encoder.into_bytes())
     });
     let encoded = match encoded {
@@ -499,7 +500,7 @@ impl Drop for Looking {
 mod tests {
     use super::*;
     use crate::error::{ChannelError, TryReadError};
-    use crate::transfer::{HomeEnd, HomeReader};
+    use crate::home::{HomeEnd, HomeReader};
     use crate::{Channel, Reader};
     use std::os::unix::net::UnixStream;
 

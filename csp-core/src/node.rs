@@ -30,6 +30,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::Duration;
 
+use crate::home::{Answer, HomeEnd, HomeReply};
 use crate::mirror::Mirror;
 use crate::net::address::Address;
 use crate::net::auth::{self, Secret};
@@ -39,7 +40,6 @@ use crate::net::message::{
     SessionRequest, Wait,
 };
 use crate::remote::Claimant;
-use crate::transfer::{Answer, HomeEnd, HomeReply};
 use crate::wait::{MAX_GUARDS, Selector};
 
 /// The environment variable carrying the network's secret to child OS processes.

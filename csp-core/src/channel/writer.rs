@@ -355,12 +355,12 @@ impl<T> Writer<T> {
 }
 
 /// The encoding of `value`, in this thread's spare buffer (give it back with
-/// [`recycle`](crate::transfer::recycle)).
+/// [`recycle`](crate::net::encoder::recycle)).
 fn encode_to_bytes<T>(
     encode: fn(&T, &mut Encoder<'_>) -> postcard::Result<()>,
     value: &T,
 ) -> postcard::Result<Vec<u8>> {
-    let mut encoder = Encoder::into_buffer(crate::transfer::spare_buffer());
+    let mut encoder = Encoder::into_buffer(crate::net::encoder::spare_buffer());
     encode(value, &mut encoder)?;
     Ok(encoder.into_bytes())
 }

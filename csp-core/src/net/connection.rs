@@ -146,7 +146,7 @@ impl Connection {
         let mut outbox = std::mem::take(&mut self.outbox);
         outbox.clear();
         outbox.extend_from_slice(&[0; 4]);
-        let mut outbox = crate::transfer::encode_into(message, outbox)?;
+        let mut outbox = crate::net::encoder::encode_into(message, outbox)?;
         let length = outbox.len() - 4 + payload.len();
         let result = match u32::try_from(length) {
             Ok(length) if length as usize <= DEFAULT_FRAME_LIMIT => {
@@ -189,21 +189,21 @@ impl Connection {
         let stream = match &mut self.transport {
             Transport::Shared(stream) => stream,
             Transport::Socket { .. } => {
-                let mut encoder = Encoder::into_buffer(crate::transfer::spare_buffer());
+                let mut encoder = Encoder::into_buffer(crate::net::encoder::spare_buffer());
                 let made = encode(&mut encoder);
                 let value = encoder.into_bytes();
                 let sent = match message(&made) {
                     Some(message) => self.send_with_payload(&message, &value).map(|()| true),
                     None => Ok(false),
                 };
-                crate::transfer::recycle(value);
+                crate::net::encoder::recycle(value);
                 return sent.map(|sent| (made, sent));
             }
         };
         let mut failed = None;
         let sent = stream.send_encoded(encode, |made, bytes| match message(made) {
             Some(message) => {
-                let encoded = crate::transfer::encode_into(&message, std::mem::take(bytes));
+                let encoded = crate::net::encoder::encode_into(&message, std::mem::take(bytes));
                 match encoded {
                     Ok(encoded) => {
                         *bytes = encoded;

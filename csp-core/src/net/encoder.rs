@@ -7,12 +7,17 @@
 //! A value that outgrows that room *spills*: what was written moves to a buffer and the rest
 //! follows it there, and the frame is then sent from the buffer, as before. An encoder without
 //! any room (a socket connection, a value kept for later) encodes into its buffer from the
-//! start.
+//! start. The buffers themselves are kept per thread between values ([`spare_buffer`],
+//! [`recycle`]): buffers of large values come from fresh pages each time they are allocated
+//! anew.
 
 #![allow(unsafe_code)]
 
 use std::any::{Any, TypeId};
+use std::cell::RefCell;
 use std::marker::PhantomData;
+
+use serde::Serialize;
 
 /// A postcard output writing into a region of memory while it fits, then into a buffer.
 ///
@@ -169,6 +174,67 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned + 'static>(
             .unwrap_or_else(|_| unreachable!("T is Vec<u8>")));
     }
     postcard::from_bytes(bytes)
+}
+
+thread_local! {
+    /// A spare buffer for encoding values sent from this thread, kept between messages:
+    /// buffers of large values come from fresh pages each time they are allocated anew.
+    static SPARE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most a spare encoding buffer keeps.
+const KEPT_SPARE: usize = 8 << 20;
+
+/// This thread's spare encoding buffer, empty; give it back with [`recycle`].
+pub(crate) fn spare_buffer() -> Vec<u8> {
+    let mut buffer = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
+    buffer.clear();
+    buffer
+}
+
+/// Encodes `value` after what `buffer` holds.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buffer: Vec<u8>,
+) -> Result<Vec<u8>, postcard::Error> {
+    postcard::serialize_with_flavor(value, Appending(buffer))
+}
+
+/// A postcard output that appends to a kept `Vec`, a slice at a time. (postcard's own
+/// `to_extend` pushes the bytes of a slice one by one: a 64 KiB byte string took as long to
+/// encode as two copies of it.)
+struct Appending(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Appending {
+    type Output = Vec<u8>;
+
+    #[inline]
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.extend(std::iter::once(data));
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+}
+
+/// Keeps an encoding buffer for this thread's next [`spare_buffer`].
+pub(crate) fn recycle(buffer: Vec<u8>) {
+    if buffer.capacity() <= KEPT_SPARE {
+        SPARE.with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if buffer.capacity() >= spare.capacity() {
+                *spare = buffer;
+            }
+        });
+    }
 }
 
 #[cfg(test)]
