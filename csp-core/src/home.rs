@@ -3,7 +3,7 @@
 //! When an end crosses to another OS process (see [`transfer`](crate::transfer)), the
 //! channel stays where it was made, its *home*, and the end there becomes a [`HomeEnd`]: a
 //! type-erased reader or writer that carries out the remote thread's operations, which a
-//! mirror thread (see [`node`](crate::node)) or a helper (see [`mirror`](crate::mirror))
+//! mirror thread or a helper (see [`mirror`](crate::mirror))
 //! hands it, decoding the values written and handing on the values read still typed
 //! ([`HomeReply::Value`]), to be encoded straight into the answer's frame. A home writer
 //! also keeps the slots it reserved for its remote end's writes ahead ([`Credit`]).
