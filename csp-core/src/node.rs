@@ -260,6 +260,13 @@ impl Node {
         id
     }
 
+    /// Attaches `end` as if another OS process had claimed it (for tests).
+    #[cfg(test)]
+    pub(crate) fn attach_for_test(&'static self, end: Box<dyn HomeEnd>) -> u64 {
+        let hold = self.hold().expect("the node listens");
+        self.attach(0, end, hold)
+    }
+
     pub(crate) fn attached(&self, id: u64) -> Option<Arc<dyn HomeEnd>> {
         lock(&self.attached)
             .get(&id)

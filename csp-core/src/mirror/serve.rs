@@ -260,3 +260,67 @@ fn perform(
         operation => end.perform(operation),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Channel;
+    use crate::home::HomeReader;
+    use std::time::{Duration, Instant};
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    /// A mirror thread serving `here`, which reports when it ends.
+    fn serving(here: Connection) -> std::sync::mpsc::Receiver<()> {
+        let (ended, end) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            serve_operations(here);
+            let _ = ended.send(());
+        });
+        end
+    }
+
+    /// A remote thread reads a value from a channel that takes values back from readers that
+    /// died, and dies, with the answer unread (`read_it`: or after reading it).
+    fn a_remote_reader_dies(read_it: bool) -> Channel<u32> {
+        let channel = Channel::<u32>::shared_by_clients("queue", 4);
+        channel.writer().write(9).unwrap();
+        let end = node().attach_for_test(Box::new(HomeReader::new(channel.reader())));
+        let (here, mut there) = Connection::shared_pair();
+        let ended = serving(here);
+        let read = Operation::Read {
+            wait: Wait::Forever,
+        };
+        there
+            .send(&OperationRequest {
+                end,
+                operation: read,
+            })
+            .unwrap();
+        let started = Instant::now();
+        while !there.frame_waiting() {
+            assert!(started.elapsed() < LIMIT, "no answer came");
+            std::thread::yield_now();
+        }
+        if read_it {
+            let value = there.receive_with(|_: OperationReply, value| value.to_vec());
+            assert_eq!(value.unwrap(), postcard::to_stdvec(&9u32).unwrap());
+        }
+        drop(there);
+        ended
+            .recv_timeout(LIMIT)
+            .expect("the mirror notices its remote thread is gone");
+        channel
+    }
+
+    #[test]
+    fn a_value_its_dead_reader_never_read_is_put_back_and_one_it_read_is_not() {
+        let unread = a_remote_reader_dies(false);
+        assert_eq!(unread.reader().try_read().unwrap(), 9, "put back");
+        let read = a_remote_reader_dies(true);
+        assert!(
+            read.reader().try_read().is_err(),
+            "not put back: it was read"
+        );
+    }
+}
