@@ -221,15 +221,7 @@ fn a_child_whose_handle_is_dropped_runs_on_and_is_reaped_when_it_ends() {
         .collect();
     assert_eq!(counted, [0, 1, 2, 3, 4]);
     let ended = reader.read_timeout(LIMIT);
-    assert!(
-        matches!(
-            ended,
-            Err(csp::ReadTimeoutError::Channel(
-                csp::ChannelError::Retired { .. }
-            ))
-        ),
-        "{ended:?}"
-    );
+    assert!(common::retired(&ended), "{ended:?}");
     let process = std::path::PathBuf::from(format!("/proc/{pid}"));
     let started = std::time::Instant::now();
     while process.exists() {

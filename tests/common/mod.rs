@@ -77,3 +77,13 @@ pub fn kill_9(pid: impl std::fmt::Display) {
         .status()
         .expect("running kill");
 }
+
+/// Whether a read with a timeout ended because its channel retired (not by timing out).
+pub fn retired<T>(read: &Result<T, csp::ReadTimeoutError>) -> bool {
+    matches!(
+        read,
+        Err(csp::ReadTimeoutError::Channel(
+            csp::ChannelError::Retired { .. }
+        ))
+    )
+}

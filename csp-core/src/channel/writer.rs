@@ -360,9 +360,8 @@ fn encode_to_bytes<T>(
     encode: fn(&T, &mut Encoder<'_>) -> postcard::Result<()>,
     value: &T,
 ) -> postcard::Result<Vec<u8>> {
-    let mut encoder = Encoder::into_buffer(crate::net::encoder::spare_buffer());
-    encode(value, &mut encoder)?;
-    Ok(encoder.into_bytes())
+    let (encoded, bytes) = crate::net::encoder::encode_to_spare(|encoder| encode(value, encoder));
+    encoded.map(|()| bytes)
 }
 
 /// A write carried out at the channel's home, the value encoded straight into the request.

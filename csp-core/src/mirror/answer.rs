@@ -1,14 +1,14 @@
 //! Answers to a remote thread, and what each leaves for the next request to settle.
 //!
 //! A value read for a remote reader is encoded straight into the answer's frame (see
-//! [`Encoder`]), then dropped, as a value written here is once read. A channel that takes
-//! values back from readers that died (a pattern's queue) has it encoded into a buffer
-//! instead, kept in [`Between`] until the reader's next request shows it arrived.
+//! [`Encoder`](crate::net::encoder::Encoder)), then dropped, as a value written here is
+//! once read. A channel that takes values back from readers that died (a pattern's queue)
+//! has it encoded into a buffer instead, kept in [`Between`] until the reader's next
+//! request shows it arrived.
 
 use super::Between;
 use crate::home::{HomeReply, Outgoing, TakesBack};
 use crate::net::connection::Connection;
-use crate::net::encoder::Encoder;
 use crate::net::message::OperationReply;
 use crate::transfer::TicketScope;
 
@@ -63,10 +63,10 @@ fn send_returnable(
     value: Box<dyn Outgoing>,
     takes_back: Box<dyn TakesBack>,
 ) -> Result<Between, ()> {
-    let (encoded, lent) = TicketScope::collect(|| {
-        let mut encoder = Encoder::into_buffer(crate::net::encoder::spare_buffer());
-        value.encode(&mut encoder).map(|()| encoder.into_bytes())
+    let ((encoded, bytes), lent) = TicketScope::collect(|| {
+        crate::net::encoder::encode_to_spare(|encoder| value.encode(encoder))
     });
+    let encoded = encoded.map(|()| bytes);
     let encoded = match encoded {
         Ok(encoded) => encoded,
         Err(error) => {

@@ -146,7 +146,7 @@ impl Connection {
         let mut outbox = std::mem::take(&mut self.outbox);
         outbox.clear();
         outbox.extend_from_slice(&[0; 4]);
-        let mut outbox = crate::net::encoder::encode_into(message, outbox)?;
+        crate::net::encoder::encode_into(message, &mut outbox)?;
         let length = outbox.len() - 4 + payload.len();
         let result = match u32::try_from(length) {
             Ok(length) if length as usize <= DEFAULT_FRAME_LIMIT => {
@@ -189,9 +189,7 @@ impl Connection {
         let stream = match &mut self.transport {
             Transport::Shared(stream) => stream,
             Transport::Socket { .. } => {
-                let mut encoder = Encoder::into_buffer(crate::net::encoder::spare_buffer());
-                let made = encode(&mut encoder);
-                let value = encoder.into_bytes();
+                let (made, value) = crate::net::encoder::encode_to_spare(encode);
                 let sent = match message(&made) {
                     Some(message) => self.send_with_payload(&message, &value).map(|()| true),
                     None => Ok(false),
@@ -201,21 +199,12 @@ impl Connection {
             }
         };
         let mut failed = None;
-        let sent = stream.send_encoded(encode, |made, bytes| match message(made) {
-            Some(message) => {
-                let encoded = crate::net::encoder::encode_into(&message, std::mem::take(bytes));
-                match encoded {
-                    Ok(encoded) => {
-                        *bytes = encoded;
-                        true
-                    }
-                    Err(error) => {
-                        failed = Some(error);
-                        false
-                    }
-                }
-            }
-            None => false,
+        let sent = stream.send_encoded(encode, |made, bytes| {
+            let Some(message) = message(made) else {
+                return false;
+            };
+            failed = crate::net::encoder::encode_into(&message, bytes).err();
+            failed.is_none()
         });
         match (sent, failed) {
             (_, Some(error)) => Err(MessageError::Malformed(error)),

@@ -19,7 +19,9 @@ use std::marker::PhantomData;
 
 use serde::Serialize;
 
-/// A postcard output writing into a region of memory while it fits, then into a buffer.
+/// A postcard output writing into a region of memory while it fits, then into a buffer, a
+/// slice at a time. (postcard's own `to_extend` pushes the bytes of a slice one by one: a
+/// 64 KiB byte string took as long to encode as two copies of it.)
 ///
 /// Write with [`postcard::serialize_with_flavor`] through `&mut Encoder`.
 pub(crate) struct Encoder<'a> {
@@ -42,7 +44,7 @@ impl<'a> Encoder<'a> {
     ///
     /// `region..region + room` must be writable memory that nothing else reads or writes
     /// while the encoder lives (`'a`).
-    pub(crate) unsafe fn into_region(region: *mut u8, room: usize, mut buffer: Vec<u8>) -> Self {
+    pub(crate) unsafe fn over_region(region: *mut u8, room: usize, mut buffer: Vec<u8>) -> Self {
         buffer.clear();
         Encoder {
             region,
@@ -55,7 +57,7 @@ impl<'a> Encoder<'a> {
     }
 
     /// An encoder into `buffer` alone, after what it holds.
-    pub(crate) fn into_buffer(buffer: Vec<u8>) -> Encoder<'static> {
+    pub(crate) fn over_buffer(buffer: Vec<u8>) -> Encoder<'static> {
         Encoder {
             region: std::ptr::null_mut(),
             room: 0,
@@ -80,8 +82,9 @@ impl<'a> Encoder<'a> {
         }
     }
 
-    /// The buffer, with the whole encoding if it spilled (else whatever it held).
-    pub(crate) fn into_buffer_parts(self) -> Vec<u8> {
+    /// The buffer, with the whole encoding if it spilled (else whatever it held), to keep
+    /// for the next encoding.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
         self.buffer
     }
 
@@ -97,7 +100,7 @@ impl<'a> Encoder<'a> {
             return;
         }
         // SAFETY: `written` bytes of the region were written by this encoder (see
-        // `into_region` for the region's validity).
+        // `over_region` for the region's validity).
         let written = unsafe { std::slice::from_raw_parts(self.region, self.written) };
         self.buffer.extend_from_slice(written);
         self.spilled = true;
@@ -192,37 +195,24 @@ pub(crate) fn spare_buffer() -> Vec<u8> {
     buffer
 }
 
-/// Encodes `value` after what `buffer` holds.
+/// Encodes `value` after what `buffer` holds (a message, typically: small, and never
+/// written into a ring).
 pub(crate) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
-    buffer: Vec<u8>,
-) -> Result<Vec<u8>, postcard::Error> {
-    postcard::serialize_with_flavor(value, Appending(buffer))
+    buffer: &mut Vec<u8>,
+) -> postcard::Result<()> {
+    let mut encoder = Encoder::over_buffer(std::mem::take(buffer));
+    let encoded = postcard::serialize_with_flavor(value, &mut encoder);
+    *buffer = encoder.into_bytes();
+    encoded
 }
 
-/// A postcard output that appends to a kept `Vec`, a slice at a time. (postcard's own
-/// `to_extend` pushes the bytes of a slice one by one: a 64 KiB byte string took as long to
-/// encode as two copies of it.)
-struct Appending(Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Appending {
-    type Output = Vec<u8>;
-
-    #[inline]
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.extend(std::iter::once(data));
-        Ok(())
-    }
-
-    #[inline]
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<Vec<u8>> {
-        Ok(self.0)
-    }
+/// Runs `encode` on an encoder into this thread's spare buffer: what it gave, and the
+/// encoding (give it back with [`recycle`]).
+pub(crate) fn encode_to_spare<R>(encode: impl FnOnce(&mut Encoder<'_>) -> R) -> (R, Vec<u8>) {
+    let mut encoder = Encoder::over_buffer(spare_buffer());
+    let made = encode(&mut encoder);
+    (made, encoder.into_bytes())
 }
 
 /// Keeps an encoding buffer for this thread's next [`spare_buffer`].
@@ -246,7 +236,7 @@ mod tests {
         value: &(impl serde::Serialize + 'static),
     ) -> (Option<usize>, Vec<u8>, Vec<u8>) {
         let mut region = vec![0u8; room];
-        let mut encoder = unsafe { Encoder::into_region(region.as_mut_ptr(), room, Vec::new()) };
+        let mut encoder = unsafe { Encoder::over_region(region.as_mut_ptr(), room, Vec::new()) };
         encode(value, &mut encoder).unwrap();
         let in_region = encoder.in_region();
         let bytes = encoder.into_bytes();
@@ -285,7 +275,7 @@ mod tests {
     fn a_byte_vector_is_encoded_and_decoded_as_postcard_does_it_element_by_element() {
         for length in [0usize, 1, 127, 128, 65_536] {
             let vector: Vec<u8> = (0..length).map(|i| (i % 251) as u8).collect();
-            let mut encoder = Encoder::into_buffer(Vec::new());
+            let mut encoder = Encoder::over_buffer(Vec::new());
             encode(&vector, &mut encoder).unwrap();
             let bytes = encoder.into_bytes();
             assert_eq!(
@@ -298,7 +288,7 @@ mod tests {
         }
         // Other types go through serde as they are.
         let words = vec![1u16, 300];
-        let mut encoder = Encoder::into_buffer(Vec::new());
+        let mut encoder = Encoder::over_buffer(Vec::new());
         encode(&words, &mut encoder).unwrap();
         let bytes = encoder.into_bytes();
         assert_eq!(bytes, postcard::to_stdvec(&words).unwrap());
@@ -311,7 +301,7 @@ mod tests {
 
     #[test]
     fn an_encoder_without_a_region_appends_to_its_buffer() {
-        let mut encoder = Encoder::into_buffer(b"head".to_vec());
+        let mut encoder = Encoder::over_buffer(b"head".to_vec());
         encode(&"tail", &mut encoder).unwrap();
         assert_eq!(encoder.in_region(), None);
         assert_eq!(encoder.len(), 9);

@@ -15,9 +15,6 @@ use crate::net::frame::FrameError;
 /// [`SharedStream::send_frame`] does.
 const MESSAGE_ROOM: usize = 64;
 
-/// The largest spill buffer a stream keeps for the next value.
-const KEPT_SPARE: usize = 8 << 20;
-
 impl SharedStream {
     /// Sends one frame of a message and a value's encoding, the value encoded by `encode`
     /// straight into the ring where the frame goes, the message then made by `message` from
@@ -68,12 +65,15 @@ impl SharedStream {
         } else {
             room.saturating_sub(value_at - start)
         };
-        let spare = std::mem::take(&mut self.spare);
         // SAFETY: `value_at..value_at + value_room` lies inside the data area and inside the
         // room the peer left (`writable`); the peer reads none of it before we publish a head
         // past it, and nothing else here writes the ring while the encoder lives.
         let mut encoder = unsafe {
-            Encoder::into_region(self.memory.data(ring).add(value_at), value_room, spare)
+            Encoder::over_region(
+                self.memory.data(ring).add(value_at),
+                value_room,
+                crate::net::encoder::spare_buffer(),
+            )
         };
         let made = encode(&mut encoder);
         let mut message_bytes = std::mem::take(&mut self.message);
@@ -82,7 +82,7 @@ impl SharedStream {
         let sent = if send {
             self.finish_encoded(head, value_at, encoder, &message_bytes)
         } else {
-            self.keep_spare(encoder.into_buffer_parts());
+            crate::net::encoder::recycle(encoder.into_buffer());
             Ok(())
         };
         self.message = message_bytes;
@@ -106,10 +106,10 @@ impl SharedStream {
             }
             let value = encoder.into_bytes();
             let sent = self.send_frame(&[message, &value]);
-            self.keep_spare(value);
+            crate::net::encoder::recycle(value);
             return sent;
         };
-        self.keep_spare(encoder.into_buffer_parts());
+        crate::net::encoder::recycle(encoder.into_buffer());
         let start = (head % CAPACITY as u64) as usize;
         let data = self.memory.data(self.side);
         let (skip, message_at) = if length < ALIGNED_FROM {
@@ -137,13 +137,6 @@ impl SharedStream {
             Ordering::Release,
         );
         Ok(self.wake_peer()?)
-    }
-
-    /// Keeps `buffer` for the next value that spills, unless it grew huge.
-    fn keep_spare(&mut self, buffer: Vec<u8>) {
-        if buffer.capacity() <= KEPT_SPARE {
-            self.spare = buffer;
-        }
     }
 }
 
@@ -174,6 +167,31 @@ mod tests {
         [message, &value].concat()
     }
 
+    /// The message before value `seed` of the streams below: 0 to 69 bytes.
+    fn message(seed: usize) -> Vec<u8> {
+        vec![seed as u8; seed % 70]
+    }
+
+    /// Sends a value of each of `sizes`, encoded into the ring after its message.
+    fn send_all(stream: &mut SharedStream, sizes: &[usize]) {
+        for (seed, &size) in sizes.iter().enumerate() {
+            send_encoded(stream, &message(seed), &frame(size, seed));
+        }
+    }
+
+    /// Receives what [`send_all`] sent, checking every frame whole.
+    fn receive_all(stream: &mut SharedStream, sizes: &[usize], from: &str) {
+        let mut buffer = Vec::new();
+        for (seed, &size) in sizes.iter().enumerate() {
+            let whole = stream
+                .receive_frame(&mut buffer, |bytes| {
+                    bytes == expected_frame(&message(seed), &frame(size, seed))
+                })
+                .unwrap();
+            assert!(whole, "frame {seed} from {from}: a value of {size} bytes");
+        }
+    }
+
     #[test]
     fn values_encoded_into_the_ring_arrive_whole_in_order_of_every_size() {
         let (mut a, mut b) = pair();
@@ -181,23 +199,10 @@ mod tests {
         let expected = sizes.clone();
         // Sent ahead of the reader (the ring fills and wraps), then all sent back.
         let reading = thread::spawn(move || {
-            let mut buffer = Vec::new();
-            for (seed, &size) in expected.iter().enumerate() {
-                let message = vec![seed as u8; seed % 70];
-                let whole = b
-                    .receive_frame(&mut buffer, |bytes| {
-                        bytes == expected_frame(&message, &frame(size, seed))
-                    })
-                    .unwrap();
-                assert!(whole, "frame {seed}: a value of {size} bytes");
-            }
-            for (seed, &size) in expected.iter().enumerate() {
-                send_encoded(&mut b, &vec![seed as u8; seed % 70], &frame(size, seed));
-            }
+            receive_all(&mut b, &expected, "a");
+            send_all(&mut b, &expected);
         });
-        for (seed, &size) in sizes.iter().enumerate() {
-            send_encoded(&mut a, &vec![seed as u8; seed % 70], &frame(size, seed));
-        }
+        send_all(&mut a, &sizes);
         let too_large = sizes.iter().filter(|&&size| size + 200 > IN_PLACE).count();
         assert!(
             a.spills >= too_large && a.spills < sizes.len() / 2,
@@ -205,16 +210,7 @@ mod tests {
             a.spills,
             sizes.len()
         );
-        let mut buffer = Vec::new();
-        for (seed, &size) in sizes.iter().enumerate() {
-            let message = vec![seed as u8; seed % 70];
-            let whole = a
-                .receive_frame(&mut buffer, |bytes| {
-                    bytes == expected_frame(&message, &frame(size, seed))
-                })
-                .unwrap();
-            assert!(whole, "frame {seed} came back");
-        }
+        receive_all(&mut a, &sizes, "b");
         reading.join().unwrap();
     }
 

@@ -115,8 +115,6 @@ pub(crate) struct SharedStream {
     /// How long the last value [`send_encoded`](SharedStream::send_encoded) sent was: the
     /// room the next one is given in one piece, if the ring has it.
     last_value: usize,
-    /// A buffer for values that outgrow their room in the ring, kept between them.
-    spare: Vec<u8>,
     /// The message before a value encoded into the ring, made after the value.
     message: Vec<u8>,
     /// Values that spilled (for tests).

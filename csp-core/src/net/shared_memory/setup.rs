@@ -27,6 +27,19 @@ fn with_setup_limit<T>(socket: &UnixStream, step: impl FnOnce() -> io::Result<T>
     result
 }
 
+/// Sends the memory's descriptor over `socket`, with one byte (`SCM_RIGHTS`).
+fn send_memory(socket: &UnixStream, memory: &OwnedFd) -> io::Result<()> {
+    let fds = [memory.as_raw_fd()];
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(&[1])],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )?;
+    Ok(())
+}
+
 fn read_byte(socket: &mut UnixStream) -> io::Result<u8> {
     let mut byte = [0u8];
     socket.read_exact(&mut byte)?;
@@ -57,14 +70,7 @@ pub(crate) fn offer(mut socket: UnixStream) -> io::Result<SharedStream> {
             ),
         )?;
         let mapping = Mapping::map(&memory)?;
-        let fds = [memory.as_raw_fd()];
-        sendmsg::<()>(
-            socket.as_raw_fd(),
-            &[IoSlice::new(&[1])],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )?;
+        send_memory(&socket, &memory)?;
         if read_byte(&mut socket)? != ACCEPTED {
             return Err(io::Error::other("the peer refused the shared memory"));
         }
@@ -73,7 +79,6 @@ pub(crate) fn offer(mut socket: UnixStream) -> io::Result<SharedStream> {
             side: 0,
             socket,
             last_value: 0,
-            spare: Vec::new(),
             message: Vec::new(),
             #[cfg(test)]
             spills: 0,
@@ -132,7 +137,6 @@ pub(crate) fn accept(mut socket: UnixStream) -> io::Result<SharedStream> {
             side: 1,
             socket,
             last_value: 0,
-            spare: Vec::new(),
             message: Vec::new(),
             #[cfg(test)]
             spills: 0,
@@ -152,15 +156,7 @@ mod tests {
         assert_eq!(read_byte(&mut a).unwrap(), ASK);
         let memory = memfd_create(c"unsealed", MFdFlags::MFD_CLOEXEC).unwrap();
         nix::unistd::ftruncate(&memory, REGION as i64).unwrap();
-        let fds = [memory.as_raw_fd()];
-        sendmsg::<()>(
-            a.as_raw_fd(),
-            &[IoSlice::new(&[1])],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )
-        .unwrap();
+        send_memory(&a, &memory).unwrap();
         let error = accepting.join().unwrap().unwrap_err();
         assert!(error.to_string().contains("sealed"), "{error}");
     }
